@@ -1,0 +1,55 @@
+/* driver.h: THE pipeline, and the command-line options every command shares.
+ *
+ * compile_model() is the one path from a .cssm file to a graph: load the file
+ * and its imports, check -D names, build (instantiate + shapes), verify,
+ * optionally differentiate and simplify, printing the -d dumps asked for
+ * along the way. Commands differ only in what they do with the graph. */
+#ifndef CSSM_DRIVER_H
+#define CSSM_DRIVER_H
+
+#include "build.h"
+
+typedef struct Options {
+    const char *command;
+    const char *model_path;
+    Vec(Override) overrides;
+    Vec(const char *) includes;
+    const char *dumps;          /* letters after -d: P S A O */
+    const char *model_name;     /* --model: which model of the file */
+    const char *block;          /* --block: instantiate one block alone */
+    int64_t batch;
+    const char *device;
+    bool f64;
+    uint64_t seed;
+    const char *input, *out;
+    Vec(const char *) rest;     /* positional arguments after the model */
+} Options;
+
+/* Flags each command accepts, for parse_options. */
+enum {
+    OPT_MODEL = 1 << 0,     /* -D, -I, --batch, --model, -d */
+    OPT_EXEC = 1 << 1,      /* --device, --f64, --seed */
+    OPT_IO = 1 << 2,        /* --input, --out */
+    OPT_BLOCK = 1 << 3,     /* --block */
+};
+
+/* Parses argv (argv[0] is the command). Returns 0, or the exit status to
+ * return now (0 after --help, 2 for a bad command line). */
+int parse_options(int argc, char **argv, unsigned accepted, const char *usage, Options *o);
+
+/* Runs the pipeline. grad: also differentiate (and simplify). Returns NULL
+ * after reporting errors. */
+Graph *compile_model(Options *o, bool grad);
+
+/* Folder of the installed models (the std library and the zoo). */
+const char *models_dir(void);
+
+/* Block-alone instantiation for --block (build.c): a random-input harness
+ * f32[B, T, H, W, C] with sizes from -D batch/seq_len/image_size/embed_dim. */
+Graph *build_block(const Module *root, const char *block, Override *ov, int nov, int64_t batch);
+
+/* The simplify pass (simplify.c): folds algebraic identities, merges
+ * duplicate nodes and drops dead ones, rebuilding the graph compactly. */
+Graph *simplify(Graph *g);
+
+#endif

@@ -1,0 +1,248 @@
+/* gradcheck.c: the commands that execute a model on the reference executor:
+ * `run` (one forward pass) and `gradcheck` (autodiff against central
+ * differences, in f64).
+ *
+ * gradcheck draws the parameters with their initialisers, a standard-normal
+ * input and a standard-normal output cotangent w, so the checked loss is
+ * L = <y, w>. For each parameter tensor it compares the autodiff gradient
+ * with (L(p + h e_i) - L(p - h e_i)) / 2h over a sample of its entries and
+ * reports the relative error max|a - n| / max(max|a|, max|n|); it fails
+ * (exit 1) when any exceeds the tolerance. */
+#include "driver.h"
+#include "commands.h"
+#include "formats.h"
+#include "init.h"
+#include "ref.h"
+#include "rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct Feed {
+    double **params;
+    double *input;
+    double *seed;
+} Feed;
+
+static int64_t numel_of(Graph *g, int node)
+{
+    return shape_numel(&node_at(g, node)->shape) * (node_at(g, node)->dtype == DT_C64 ? 2 : 1);
+}
+
+static double *random_normal(int64_t n, Rng *r)
+{
+    double *v = xmalloc(sizeof(double) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) v[i] = rng_normal(r);
+    return v;
+}
+
+static void feed_all(RefExec *rx, Graph *g, Feed *f)
+{
+    for (int p = 0; p < g->params.len; p++) ref_set(rx, g->params.data[p].node, f->params[p]);
+    for (int i = 0; i < g->inputs.len; i++) {
+        int node = g->inputs.data[i].node;
+        ref_set(rx, node, node == g->loss_seed ? f->seed : f->input);
+    }
+}
+
+static double loss_of(RefExec *rx, Graph *g, Feed *f, double *out)
+{
+    feed_all(rx, g, f);
+    ref_run(rx);
+    int64_t n = numel_of(g, g->output);
+    ref_get(rx, g->output, out);
+    double l = 0;
+    for (int64_t i = 0; i < n; i++) l += out[i] * f->seed[i];
+    return l;
+}
+
+/* Checks one parameter tensor; returns its relative error. */
+static double check_param(RefExec *rx, Graph *g, Feed *f, int p, const double *grad, int max_entries, Rng *r,
+                          double *scratch)
+{
+    int64_t n = shape_numel(&g->params.data[p].shape);
+    double max_diff = 0, max_a = 0, max_n = 0, h = 1e-6;
+    int count = n < max_entries ? (int)n : max_entries;
+    for (int s = 0; s < count; s++) {
+        int64_t i = n <= max_entries ? s : (int64_t)rng_below(r, (uint64_t)n);
+        double keep = f->params[p][i];
+        f->params[p][i] = keep + h;
+        double lp = loss_of(rx, g, f, scratch);
+        f->params[p][i] = keep - h;
+        double lm = loss_of(rx, g, f, scratch);
+        f->params[p][i] = keep;
+        double num = (lp - lm) / (2 * h);
+        max_diff = fmax(max_diff, fabs(num - grad[i]));
+        max_a = fmax(max_a, fabs(grad[i]));
+        max_n = fmax(max_n, fabs(num));
+    }
+    double scale = fmax(max_a, max_n);
+    return scale > 0 ? max_diff / scale : 0;
+}
+
+static const char gradcheck_usage[] =
+    "usage: cssmc gradcheck MODEL.cssm [-D name=value]... [-I dir]... [--block NAME] [--seed N]\n"
+    "                       [--batch N] [--entries N] [--tol X]\n"
+    "Compares autodiff gradients with central differences in f64 on the reference\n"
+    "executor, for random inputs and parameters. Prints each parameter's relative\n"
+    "error; exit 1 if any exceeds the tolerance (default 1e-6).\n"
+    "  --block NAME   check one block alone on a random f32[B,T,H,W,C] input\n"
+    "                 (sizes from -D seq_len, image_size, embed_dim; --batch)\n"
+    "  --entries N    entries checked per parameter tensor (default 24)\n";
+
+/* Pulls --entries and --tol out of argv before the shared option parser. */
+static int gradcheck_flags(int *argc, char **argv, int *entries, double *tol)
+{
+    int w = 1;
+    for (int i = 1; i < *argc; i++) {
+        char *end;
+        if ((!strcmp(argv[i], "--entries") || !strcmp(argv[i], "--tol")) && i + 1 < *argc) {
+            bool is_tol = !strcmp(argv[i], "--tol");
+            double v = strtod(argv[i + 1], &end);
+            if (*end || v <= 0) {
+                fprintf(stderr, "cssmc gradcheck: error: %s expects a positive number, got '%s'\n", argv[i], argv[i + 1]);
+                return 2;
+            }
+            if (is_tol) *tol = v;
+            else *entries = (int)v;
+            i++;
+            continue;
+        }
+        argv[w++] = argv[i];
+    }
+    *argc = w;
+    return 0;
+}
+
+int cmd_gradcheck(int argc, char **argv)
+{
+    int entries = 24;
+    double tol = 1e-6;
+    int rc = gradcheck_flags(&argc, argv, &entries, &tol);
+    Options o;
+    if (rc || (rc = parse_options(argc, argv, OPT_MODEL | OPT_EXEC | OPT_BLOCK, gradcheck_usage, &o)))
+        return rc < 0 ? 0 : rc;
+    Graph *g = compile_model(&o, true);
+    if (!g) return 1;
+    Rng r = rng_new(o.seed + 1);
+    Feed f = {.params = xcalloc((size_t)g->params.len + 1, sizeof(double *))};
+    init_params(g, o.seed, f.params);
+    int x = g->inputs.data[0].node;
+    f.input = random_normal(numel_of(g, x), &r);
+    f.seed = random_normal(numel_of(g, g->output), &r);
+    RefExec *rx = ref_new(g, true);
+    double *scratch = xmalloc(sizeof(double) * (size_t)numel_of(g, g->output));
+    loss_of(rx, g, &f, scratch);
+    double worst = 0;
+    int checked = 0;
+    for (int p = 0; p < g->params.len; p++) {
+        int gn = g->grads.data[p];
+        int64_t n = shape_numel(&g->params.data[p].shape);
+        double *grad = xcalloc((size_t)n, sizeof(double));
+        if (gn >= 0) ref_get(rx, gn, grad);
+        double err = check_param(rx, g, &f, p, grad, entries, &r, scratch);
+        if (gn >= 0) loss_of(rx, g, &f, scratch);   /* restore the unperturbed values */
+        printf("%-44s rel error %.3e%s\n", g->params.data[p].path, err, gn < 0 ? " (no gradient path)" : "");
+        worst = fmax(worst, err);
+        checked++;
+        free(grad);
+    }
+    printf("max relative error %.3e over %d parameter tensors (tolerance %.1e)\n", worst, checked, tol);
+    ref_free(rx);
+    return worst <= tol && checked > 0 ? 0 : 1;
+}
+
+/* ---- run ---- */
+
+static const char run_usage[] =
+    "usage: cssmc run MODEL.cssm --input X.npy [--out Y.npy] [-D name=value]... [--device ref]\n"
+    "                 [--f64] [--seed N]\n"
+    "Runs one forward pass with freshly initialised parameters (seed N) on the\n"
+    "input array (float32, the model input's shape; its first axis is the batch)\n"
+    "and writes the output as float32 .npy (default: prints a summary).\n";
+
+static bool load_input(Options *o, NpyArray *a)
+{
+    char err[256];
+    if (npy_read(o->input, a, err, sizeof err)) {
+        fprintf(stderr, "cssmc run: error: %s\n", err);
+        return false;
+    }
+    if (strcmp(a->dtype, "<f4")) {
+        fprintf(stderr, "cssmc run: error: %s: expected float32 (<f4), got %s\n", o->input, a->dtype);
+        return false;
+    }
+    o->batch = a->ndim > 0 ? a->shape[0] : 1;
+    return true;
+}
+
+static bool input_matches(Graph *g, const NpyArray *a, const char *path)
+{
+    const Shape *s = &node_at(g, g->inputs.data[0].node)->shape;
+    bool ok = a->ndim == s->rank;
+    for (int i = 0; ok && i < s->rank; i++) ok = a->shape[i] == s->size[i];
+    if (!ok) {
+        char buf[256];
+        fprintf(stderr, "cssmc run: error: %s: shape does not match the model input %s\n", path,
+                shape_str(DT_F32, s, buf, sizeof buf));
+    }
+    return ok;
+}
+
+static int write_output(Graph *g, RefExec *rx, const char *path)
+{
+    Node *out = node_at(g, g->output);
+    int64_t n = shape_numel(&out->shape), m = numel_of(g, g->output);
+    double *v = xmalloc(sizeof(double) * (size_t)m);
+    ref_get(rx, g->output, v);
+    float *fv = xmalloc(sizeof(float) * (size_t)m);
+    for (int64_t i = 0; i < m; i++) fv[i] = (float)v[i];
+    int64_t shape[MAX_RANK + 1];
+    for (int i = 0; i < out->shape.rank; i++) shape[i] = out->shape.size[i];
+    int rank = out->shape.rank;
+    if (out->dtype == DT_C64) shape[rank++] = 2;
+    char err[256];
+    int rc = 0;
+    if (path && npy_write(path, "<f4", rank, shape, fv, err, sizeof err)) {
+        fprintf(stderr, "cssmc run: error: %s\n", err);
+        rc = 1;
+    } else if (!path) {
+        double sum = 0, sq = 0;
+        for (int64_t i = 0; i < m; i++) sum += v[i], sq += v[i] * v[i];
+        char buf[256];
+        printf("output %s: mean %.6g, rms %.6g\n", shape_str(out->dtype, &out->shape, buf, sizeof buf), sum / (double)m,
+               sqrt(sq / (double)m));
+    }
+    (void)n;
+    free(v);
+    free(fv);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    Options o;
+    int rc = parse_options(argc, argv, OPT_MODEL | OPT_EXEC | OPT_IO, run_usage, &o);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (!o.input) {
+        fprintf(stderr, "cssmc run: error: --input X.npy is required (try cssmc run --help)\n");
+        return 2;
+    }
+    NpyArray a = {0};
+    if (!load_input(&o, &a)) return 1;
+    Graph *g = compile_model(&o, false);
+    if (!g) return 1;
+    if (!input_matches(g, &a, o.input)) return 1;
+    double **params = xcalloc((size_t)g->params.len + 1, sizeof(double *));
+    init_params(g, o.seed, params);
+    RefExec *rx = ref_new(g, o.f64);
+    for (int p = 0; p < g->params.len; p++) ref_set(rx, g->params.data[p].node, params[p]);
+    ref_set_f32(rx, g->inputs.data[0].node, a.data);
+    ref_run(rx);
+    rc = write_output(g, rx, o.out);
+    ref_free(rx);
+    npy_free(&a);
+    graph_free(g);
+    return rc;
+}
