@@ -67,6 +67,14 @@ asan:
 	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	    LDFLAGS="-fsanitize=address,undefined" all
 
+# libFuzzer target for the front end; run it with
+# build-fuzz/fuzz_parse -max_len=4096 -timeout=10 -close_fd_mask=2 CORPUS_DIR tests/fuzz/corpus tests/parse
+fuzz: $(B)/lang/lexer.c $(B)/lang/parser.c
+	@mkdir -p build-fuzz
+	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	    -Icommon -Ilang -I$(B)/lang -o build-fuzz/fuzz_parse tests/fuzz/fuzz_parse.c \
+	    $(wildcard common/*.c lang/*.c) $^ -lm
+
 clean:
 	rm -rf build build-asan
 

@@ -527,8 +527,11 @@ static bool assign_targets(Builder *b, Inst *in, Scope *s, Stmt *st, Value v)
 {
     int nt = st->targets.len;
     Value *parts = &v;
+    if (nt > 1 && v.kind == V_ERROR) {      /* poison every name, so uses say nothing more */
+        for (int i = 0; i < nt; i++) scope_set(s, st->targets.data[i].name, v, st->targets.data[i].loc);
+        return false;
+    }
     if (nt > 1) {
-        if (v.kind == V_ERROR) return false;
         if ((v.kind != V_TUPLE && v.kind != V_LIST) || v.n != nt) {
             diag_error(st->loc, "%d names on the left but %s on the right", nt,
                        v.kind == V_TUPLE || v.kind == V_LIST ? xprintf("%d values", v.n) : "one value");
@@ -575,6 +578,7 @@ static void exec_param(Builder *b, Inst *in, Scope *s, Stmt *st)
                                 : ax->size->kind == E_IDENT ? ax->size->name : xprintf("%lld", (long long)sz.i);
             label = intern(label);
             while (shape_find(&shape, label) >= 0) label = label_derived(label, "'");
+            if (ax->label) scope_set(s, ax->label, v_dim(label, (int64_t)v_number(sz)), ax->loc);
             shape.label[shape.rank] = label;
             shape.size[shape.rank++] = (int64_t)v_number(sz);
         }
@@ -806,11 +810,18 @@ static int64_t harness_size(Builder *b, const char *name, int64_t dflt)
 Graph *build_block(const Module *root, const char *block, Override *ov, int nov, int64_t batch)
 {
     Item *it = module_lookup(root, NULL, intern(block));
-    if (!it || it->kind != I_BLOCK) {
+    if (!it || (it->kind != I_BLOCK && it->kind != I_ALIAS)) {
         diag_error((Loc){0}, "no block named '%s' in %s or its imports", block, root->path);
         return NULL;
     }
     Builder b = {.g = graph_new(), .root = root, .batch = batch, .loc = it->loc};
+    const Module *mod = module_of_item(root, it);
+    Value blk = item_value(&b, NULL, it, mod ? mod : root, it->loc);
+    if (blk.kind != V_BLOCK) {
+        if (blk.kind != V_ERROR) diag_error(it->loc, "'%s' is not a block", block);
+        graph_free(b.g);
+        return NULL;
+    }
     for (int i = 0; i < nov; i++) vec_push(&b.overrides, ov[i]);
     static const char *const labels[5] = {"B", "T", "H", "W", "C"};
     int64_t sizes[5] = {batch, harness_size(&b, "seq_len", 3), harness_size(&b, "image_size", 8),
@@ -824,9 +835,10 @@ Graph *build_block(const Module *root, const char *block, Override *ov, int nov,
     int x = ir_add(b.g, IR_INPUT, DT_F32, &s, NULL, 0, &a, it->loc);
     Input inp = {"x", x};
     vec_push(&b.g->inputs, inp);
-    Inst top = {.path = "", .mod = module_of_item(root, it), .hyper = scope_new(NULL)};
-    if (!top.mod) top.mod = root;
-    BlockVal bv = {.item = it, .mod = top.mod, .path = intern(block)};
+    Inst top = {.path = "", .mod = blk.blk->mod, .hyper = scope_new(NULL)};
+    BlockVal bv = *blk.blk;
+    bv.path = intern(block);
+    it = bv.item;
     Value arg = v_tensor(x);
     const char *name = NULL;
     Value r = diag_error_count() ? v_error() : instantiate(&b, &top, &bv, &arg, &name, &it->loc, 1, it->loc);

@@ -154,6 +154,9 @@ Value unary_value(Builder *b, Op op, Value x, Loc loc);
 /* Converts a number, complex literal or tensor to a tensor node, or -1 with an error. */
 int as_tensor(Builder *b, Value v, Loc loc, const char *what);
 Value tensor_index(Builder *b, Inst *in, Scope *s, Expr *e);
+/* The related-axes guard of user-written broadcasts (eval.c): false, with a
+ * reason, when a label of a and a different label of b derive from one dim. */
+bool related_axes_check(const Shape *a, const Shape *b, char *why, size_t n);
 
 /* blocks and statements (build.c) */
 Value call_value(Builder *b, Inst *in, Scope *s, Value callee, Expr *call);

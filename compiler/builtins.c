@@ -290,6 +290,8 @@ static Value fn_concat(Builder *b, Args *a)
     if (ka < 0 || kb < 0) return v_error();
     Shape sa = *shp(b, x), sb = *shp(b, y);
     sa.label[ka] = sb.label[kb] = intern("#cat");
+    int64_t nb = sb.size[kb];
+    sb.size[kb] = sa.size[ka];
     if (!shape_same_axes(&sa, &sb)) {
         diag_error(a->call, "concat: the operands must agree on every other axis");
         return v_error();
@@ -297,6 +299,7 @@ static Value fn_concat(Builder *b, Args *a)
     y = ir_relabel(G(b), y, kb, sb.label[kb], a->call);
     x = ir_relabel(G(b), x, ka, sa.label[ka], a->call);
     Shape want = *shp(b, x);
+    want.size[ka] = nb;
     y = ir_permute(G(b), y, &want, a->call);
     const char *label = intern(xprintf("%s+%s", axes.items[0].s, axes.items[1].s));
     return v_tensor(ir_concat(G(b), x, y, ka, label, a->call));
@@ -482,8 +485,18 @@ static Value fn_interleave(Builder *b, Args *a)
         if ((parts[i] = as_tensor(b, list.items[i], a->call, "an interleaved tensor")) < 0) return v_error();
     int k = axis_of(b, parts[0], C, a->call);
     if (k < 0) return v_error();
-    Shape first = *shp(b, parts[0]);
-    for (int i = 1; i < list.n; i++) parts[i] = ir_permute(G(b), parts[i], &first, a->call);
+    Shape all = *shp(b, parts[0]);
+    char why[256];
+    for (int i = 1; i < list.n; i++) {
+        Shape t;
+        if (!broadcast_check(&all, shp(b, parts[i]), &t, why, sizeof why)) {
+            diag_error(a->call, "interleave: %s", why);
+            return v_error();
+        }
+        all = t;
+    }
+    for (int i = 0; i < list.n; i++) parts[i] = ir_broadcast(G(b), parts[i], &all, a->call);
+    k = shape_find(&all, intern(C.s));
     int st = ir_stack(G(b), parts, list.n, k + 1, intern("#part"), a->call);
     Shape out = *shp(b, parts[0]);
     out.label[k] = intern(xprintf("%d*%s", list.n, C.s));

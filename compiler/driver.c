@@ -201,6 +201,19 @@ Graph *compile_model(Options *o, bool grad)
     return g;
 }
 
+Graph *compile_training(Options *o)
+{
+    Graph *g = compile_model(o, false);
+    if (!g) return NULL;
+    append_xent_loss(g);
+    verified(g, "loss");
+    differentiate(g);
+    verified(g, "autodiff");
+    g = simplify(g);
+    verified(g, "simplify");
+    return g;
+}
+
 /* ---- commands that only compile ---- */
 
 static const char summary_usage[] =

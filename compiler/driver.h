@@ -41,6 +41,13 @@ int parse_options(int argc, char **argv, unsigned accepted, const char *usage, O
  * after reporting errors. */
 Graph *compile_model(Options *o, bool grad);
 
+/* The training graph: the model, then the softmax cross-entropy of its
+ * logits against an INPUT "targets" f32[B, classes] (loss.c), differentiated
+ * and simplified. The logits stay readable as the probe "logits"; the output
+ * is the scalar loss and the cotangent input d_output is fed 1. */
+int append_xent_loss(Graph *g);
+Graph *compile_training(Options *o);
+
 /* Folder of the installed models (the std library and the zoo). */
 const char *models_dir(void);
 

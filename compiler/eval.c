@@ -9,6 +9,7 @@
  * (scan.c). */
 #include "build.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -168,6 +169,52 @@ static OpCode ir_op_of(Op op)
     }
 }
 
+/* Do two different labels derive from the same dim (W and W/2+1, C and 2*C)?
+ * Such axes never meet in an outer product in a correct model: it is nearly
+ * always a pixel/spectrum or a head-split slip. */
+static bool label_uses(const char *label, const char *name, size_t n)
+{
+    for (const char *p = label; (p = strstr(p, name)); p++) {
+        bool start = p == label || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        bool end = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+        if (start && end) return true;
+    }
+    return false;
+}
+
+static bool labels_related(const char *a, const char *b, const char **base)
+{
+    for (const char *p = a; *p;) {
+        if (!(isalpha((unsigned char)*p) || *p == '_')) {
+            p++;
+            continue;
+        }
+        const char *q = p;
+        while (isalnum((unsigned char)*q) || *q == '_') q++;
+        size_t n = (size_t)(q - p);
+        if (label_uses(b, xstrndup(p, n), n)) {
+            *base = intern_n(p, n);
+            return true;
+        }
+        p = q;
+    }
+    return false;
+}
+
+bool related_axes_check(const Shape *a, const Shape *b, char *why, size_t n)
+{
+    for (int i = 0; i < a->rank; i++) {
+        if (shape_find(b, a->label[i]) >= 0) continue;
+        for (int j = 0; j < b->rank; j++) {
+            const char *base;
+            if (shape_find(a, b->label[j]) >= 0 || !labels_related(a->label[i], b->label[j], &base)) continue;
+            snprintf(why, n, "axes %s and %s both derive from %s", a->label[i], b->label[j], base);
+            return false;
+        }
+    }
+    return true;
+}
+
 static Value tensor_binary(Builder *b, Op op, Value x, Value y, Loc loc)
 {
     OpCode code = ir_op_of(op);
@@ -180,7 +227,8 @@ static Value tensor_binary(Builder *b, Op op, Value x, Value y, Loc loc)
     Node *na = node_at(b->g, a), *nc = node_at(b->g, c);
     char why[256], sa[256], sc[256];
     Shape out;
-    if (!broadcast_check(&na->shape, &nc->shape, &out, why, sizeof why)) {
+    if (!broadcast_check(&na->shape, &nc->shape, &out, why, sizeof why) ||
+        !related_axes_check(&na->shape, &nc->shape, why, sizeof why)) {
         diag_error(loc, "cannot combine %s with %s: %s", shape_str(na->dtype, &na->shape, sa, sizeof sa),
                    shape_str(nc->dtype, &nc->shape, sc, sizeof sc), why);
         return v_error();
@@ -406,10 +454,7 @@ static int index_axis(Builder *b, Inst *in, Scope *s, int node, int k, Expr *arg
             diag_error(arg->loc, "empty slice %lld:%lld of an axis of size %lld", (long long)lo, (long long)hi, (long long)size);
             return -1;
         }
-        const char *label = node_at(b->g, node)->shape.label[k];
-        int r = ir_slice(b->g, node, k, lo, hi - lo, 1, false, loc);
-        if (r != node) r = ir_relabel(b->g, r, k, intern(xprintf("%s[%lld:%lld]", label, (long long)lo, (long long)hi)), loc);
-        return r;
+        return ir_slice(b->g, node, k, lo, hi - lo, 1, false, loc);
     }
     int64_t i;
     if (!eval_int(b, in, s, arg, "an index", &i)) return -1;

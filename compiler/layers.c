@@ -154,6 +154,11 @@ static Value apply_dense(Builder *b, Inst *in, BlockVal *bv, int x, Loc loc)
         total *= outs[i].i;
     }
     outs = named;
+    for (int i = 0; i < nout; i++)
+        if (shape_find(&node_at(b->g, x)->shape, intern(outs[i].s)) >= 0 && intern(outs[i].s) != intern(from.s)) {
+            diag_error(arg_loc(&a, NULL, 0), "dense: the output axis %s is already an axis of the input", outs[i].s);
+            return v_error();
+        }
     const char *olabel = nout == 1 ? intern(outs[0].s) : intern("#out");
     const char *klabel = olabel == intern(from.s) ? label_derived(olabel, "'") : olabel;
     const char *kl[2] = {from.s, klabel};
@@ -205,6 +210,7 @@ static Value apply_conv2d(Builder *b, Inst *in, BlockVal *bv, int x, Loc loc)
     Value sz = arg_get(&a, "size", 1), gr = arg_get(&a, "groups", 2), over = arg_get(&a, "over", 3);
     size = v_is_number(sz) ? (int64_t)v_number(sz) : 3;
     groups = v_is_number(gr) ? (int64_t)v_number(gr) : 1;
+    if (to.kind == V_INT && to.i > 0) to = v_dim(intern(xprintf("%lld", (long long)to.i)), to.i);
     if (to.kind != V_DIM || size < 1 || groups < 1 || from.i % groups || to.i % groups) {
         diag_error(loc, "conv2d: needs an output dim, size >= 1, and groups dividing both channel counts");
         return v_error();

@@ -132,16 +132,33 @@ static bool is_coupled(StepCtx *st)
     return false;
 }
 
+/* The transition and the input of one carry must combine like the operands
+ * of the `+` that joins them in the step. */
+static bool terms_combine(StepCtx *st, int a, int bn, const char *col)
+{
+    Graph *g = st->b->g;
+    Shape as = node_at(g, a)->shape, out;
+    int c = col ? shape_find(&as, col) : -1;
+    if (c >= 0) as.label[c] = intern("#col");
+    char why[256], sa[256], sb[256];
+    const Shape *bs = &node_at(g, bn)->shape;
+    if (broadcast_check(&as, bs, &out, why, sizeof why) && related_axes_check(&as, bs, why, sizeof why)) return true;
+    diag_error(st->loc, "the step's carry term %s and input term %s do not combine: %s",
+               shape_str(node_at(g, a)->dtype, &as, sa, sizeof sa), shape_str(node_at(g, bn)->dtype, bs, sb, sizeof sb), why);
+    return false;
+}
+
 static int scalar_scan(StepCtx *st, Affine *u, int c)
 {
     Graph *g = st->b->g;
     int a = u->coef[c] >= 0 ? u->coef[c] : zero(g, st->loc);
     int bn = u->off >= 0 ? u->off : zero(g, st->loc);
+    if (!terms_combine(st, a, bn, NULL)) return -1;
     int t = scan_operand(st, a, &bn, NULL);
     return ir_scan(g, a, bn, t, NULL, NULL, st->scan->reverse, st->loc);
 }
 
-static void joint_scan(StepCtx *st)
+static bool joint_scan(StepCtx *st)
 {
     Graph *g = st->b->g;
     Loc loc = st->loc;
@@ -157,10 +174,12 @@ static void joint_scan(StepCtx *st)
     }
     int a = ir_stack(g, rows, st->ncarry, 0, state, loc);
     int bn = ir_stack(g, offs, st->ncarry, 0, state, loc);
+    if (!terms_combine(st, a, bn, col)) return false;
     int t = scan_operand(st, a, &bn, col);
     int h = ir_scan(g, a, bn, t, state, col, st->scan->reverse, loc);
     int sp = shape_find(&node_at(g, h)->shape, state);
     for (int c = 0; c < st->ncarry; c++) st->result[c] = v_tensor(ir_slice(g, h, sp, c, 1, 1, true, loc));
+    return true;
 }
 
 static bool materialise(StepCtx *st, Loc loc)
@@ -170,14 +189,13 @@ static bool materialise(StepCtx *st, Loc loc)
             diag_error(loc, "carry %s is not assigned by the step", st->names[c]);
             return false;
         } else if (st->updated[c].kind == V_ERROR) return false;
-    if (st->ncarry > 1 && is_coupled(st)) {
-        joint_scan(st);
-        return true;
-    }
+    if (st->ncarry > 1 && is_coupled(st)) return joint_scan(st);
     for (int c = 0; c < st->ncarry; c++) {
         Affine u;
         if (!to_affine(st->b, st->updated[c], loc, &u)) return false;
-        st->result[c] = v_tensor(scalar_scan(st, &u, c));
+        int h = scalar_scan(st, &u, c);
+        if (h < 0) return false;
+        st->result[c] = v_tensor(h);
     }
     return true;
 }

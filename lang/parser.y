@@ -18,10 +18,12 @@ typedef struct ParseState ParseState;
 }
 
 %code provides {
-/* An open bracket: its token kind and where it is. */
+/* An open bracket: its token kind, where it is, and whether the parser
+ * took it as the '{' of a suite (a block of statements). */
 typedef struct Bracket {
     int kind;
     Loc loc;
+    bool suite;
 } Bracket;
 
 /* What a closing bracket did to the bracket stack. */
@@ -53,9 +55,12 @@ struct ParseState {
     int depth;
     Token buffered;           /* read ahead by the newline rule */
     bool has_buffered;
-    Token last, prev;         /* the last two tokens handed to the parser */
+    Token last, prev, prev2;  /* the last three tokens handed to the parser */
     int errors;
     bool stopped;             /* nesting or error limit hit: the rest is not parsed */
+    bool skipped;             /* a bad character was skipped in this statement */
+    bool recovering;          /* after a syntax error, until the next statement */
+    int resync_depth;         /* recovering: the bracket depth of that statement */
 };
 
 enum { MAX_SYNTAX_ERRORS = 10 };
@@ -67,6 +72,13 @@ void parse_error(ParseState *ps, Loc loc, const char *fmt, ...)
  * further syntax errors are reported. */
 void parse_stop(ParseState *ps);
 
+/* Marks the open '{' at `loc` as a suite's. */
+void lexer_mark_suite(ParseState *ps, Loc loc);
+/* Starts error recovery: until the parser is back at the start of a
+ * statement of the innermost suite (or of an item), the lexer hands it no
+ * tokens from inside brackets opened after that point, so a '}' or ';'
+ * inside them cannot be taken for the end of the broken statement. */
+void lexer_recover(ParseState *ps);
 void lexer_open(ParseState *ps);
 void lexer_close(ParseState *ps);
 int cssm_lex(CSSM_STYPE *val, Loc *loc, ParseState *ps);
@@ -96,7 +108,6 @@ static Loc span_rhs(const Loc *rhs, int n)
 
 static void cssm_error(Loc *loc, ParseState *ps, const char *msg);
 static Expr *checked(ParseState *ps, Expr *e);
-static Expr *literal(ParseState *ps, ExprKind kind, Loc loc);
 static const char *join_path(const char *dir, const char *name);
 static Item *import_item(ParseState *ps, Loc loc, const char *path, bool is_string,
                          const char *alias);
@@ -195,7 +206,12 @@ program
     ;
 items
     : opt_item
-    | items ';' opt_item
+    | items separator opt_item
+    ;
+/* A separator after an error is a real resynchronisation point, so errors
+ * right after it are reported (bison would stay silent for three tokens). */
+separator
+    : ';'                       { yyerrok; }
     ;
 opt_item
     : %empty
@@ -304,17 +320,17 @@ dimterm
     ;
 dimatom
     : IDENT                     { $$ = expr_ident(A, $1, @$); }
-    | INT                       { $$ = literal(ps, E_INT, @$); $$->ival = $1; }
+    | INT                       { $$ = expr_leaf(A, E_INT, @$); $$->ival = $1; }
     | '(' dimexpr ')'           { $$ = $2; }
     ;
 
 /* ---- statements */
 suite
-    : '{' stmts '}'             { $$ = $2; }
+    : '{' { lexer_mark_suite(ps, @1); } stmts '}'   { $$ = $3; }
     ;
 stmts
     : opt_stmt                  { $$ = (StmtVec){0}; if ($1) ast_push(A, &$$, $1); }
-    | stmts ';' opt_stmt        { $$ = $1; if ($3) ast_push(A, &$$, $3); }
+    | stmts separator opt_stmt  { $$ = $1; if ($3) ast_push(A, &$$, $3); }
     ;
 opt_stmt
     : %empty                    { $$ = NULL; }
@@ -426,12 +442,12 @@ postfix
     ;
 primary
     : IDENT                     { $$ = expr_ident(A, $1, @$); }
-    | INT                       { $$ = literal(ps, E_INT, @$); $$->ival = $1; }
-    | FLOAT                     { $$ = literal(ps, E_FLOAT, @$); $$->fval = $1; }
-    | IMAG                      { $$ = literal(ps, E_IMAG, @$); $$->fval = $1; }
-    | STRING                    { $$ = literal(ps, E_STRING, @$); $$->name = $1; }
-    | TRUE                      { $$ = literal(ps, E_BOOL, @$); $$->ival = 1; }
-    | FALSE                     { $$ = literal(ps, E_BOOL, @$); $$->ival = 0; }
+    | INT                       { $$ = expr_leaf(A, E_INT, @$); $$->ival = $1; }
+    | FLOAT                     { $$ = expr_leaf(A, E_FLOAT, @$); $$->fval = $1; }
+    | IMAG                      { $$ = expr_leaf(A, E_IMAG, @$); $$->fval = $1; }
+    | STRING                    { $$ = expr_leaf(A, E_STRING, @$); $$->name = $1; }
+    | TRUE                      { $$ = expr_leaf(A, E_BOOL, @$); $$->ival = 1; }
+    | FALSE                     { $$ = expr_leaf(A, E_BOOL, @$); $$->ival = 0; }
     | '(' expr ')'              { $$ = $2; }
     | '[' opt_exprs ']'         { $$ = checked(ps, expr_list(A, $2, @$)); }
     | match
@@ -520,11 +536,6 @@ static Expr *checked(ParseState *ps, Expr *e)
     return e;
 }
 
-static Expr *literal(ParseState *ps, ExprKind kind, Loc loc)
-{
-    return expr_leaf(A, kind, loc);
-}
-
 /* `import a.b.c` names the file a/b/c.cssm. */
 static const char *join_path(const char *dir, const char *name)
 {
@@ -593,10 +604,13 @@ void parse_error(ParseState *ps, Loc loc, const char *fmt, ...)
 
 void parse_stop(ParseState *ps) { ps->stopped = true; }
 
-/* Bison calls this only when its stack is exhausted. */
+/* Bison calls this only when its stack is full (its own message says
+ * "memory exhausted", which would mislead). */
 static void cssm_error(Loc *loc, ParseState *ps, const char *msg)
 {
-    parse_error(ps, *loc, "program nested too deeply for the parser (%s)", msg);
+    (void)msg;
+    parse_error(ps, *loc, "nested too deeply for the parser (its stack of %d levels is full)",
+                YYMAXDEPTH);
     parse_stop(ps);
 }
 
@@ -683,27 +697,25 @@ static bool is_keyword(yysymbol_kind_t s)
     return s >= YYSYMBOL_IMPORT && s <= YYSYMBOL_FALSE;
 }
 
-/* "expected A, B or C", or NULL when the list would be too long to help. */
+/* "expected A, B or C", or NULL when the list would be too long to help.
+ * Where an expression may start, its many first tokens read as one entry. */
 static char *expected_list(yysymbol_kind_t got, const yysymbol_kind_t *exp, int n)
 {
-    const char *names[8];
+    bool expression_allowed = in_set(YYSYMBOL_INT, exp, n), expression = false;
+    bool filter = !continues_expression(got);
+    for (int i = 0; filter && i < n; i++)
+        if (!continues_expression(exp[i])) break;
+        else if (i == n - 1) filter = false;   /* nothing would be left */
+    const char *names[6];
     int count = 0;
-    bool expression = false;
     for (int i = 0; i < n; i++) {
-        if (!continues_expression(got) && continues_expression(exp[i]) &&
-            !starts_expression(exp[i]))
-            continue;
-        if (starts_expression(exp[i]) && in_set(YYSYMBOL_INT, exp, n)) {
-            expression = true;
-            continue;
-        }
-        if (count == 4) return NULL;
-        names[count++] = expected_name(exp[i]);
+        if (expression_allowed && starts_expression(exp[i])) expression = true;
+        else if (filter && continues_expression(exp[i])) continue;
+        else if (count == 5) return NULL;
+        else names[count++] = expected_name(exp[i]);
     }
-    if (expression) {
-        if (count == 4) return NULL;
-        names[count++] = "an expression";
-    }
+    if (expression && count == 5) return NULL;
+    if (expression) names[count++] = "an expression";
     if (count == 0) return NULL;
     char *s = xprintf("expected %s", names[0]);
     for (int i = 1; i < count; i++) {
@@ -714,10 +726,50 @@ static char *expected_list(yysymbol_kind_t got, const yysymbol_kind_t *exp, int 
     return s;
 }
 
-static bool at_statement_start(const ParseState *ps)
+static bool starts_statement(yysymbol_kind_t s)
 {
-    const Token *p = &ps->prev;
-    return p->kind == 0 || p->kind == ';' || p->kind == '{';
+    return s == YYSYMBOL_PARAM || s == YYSYMBOL_DIM || s == YYSYMBOL_PROBE ||
+           s == YYSYMBOL_EMIT || s == YYSYMBOL_RETURN || s == YYSYMBOL_ASSERT ||
+           s == YYSYMBOL_REPEAT || s == YYSYMBOL_BLOCK || s == YYSYMBOL_MODEL ||
+           s == YYSYMBOL_IMPORT;
+}
+
+/* A '(' or '[' left open on an earlier line, when the error comes where a
+ * new statement would begin (a keyword, the first token of a line, the '='
+ * of `name =` at the start of a line) and its closer could come next: then
+ * the missing closer is the likeliest mistake, far from where it shows. */
+static const Bracket *unclosed_group(const ParseState *ps, yysymbol_kind_t got,
+                                     const yysymbol_kind_t *exp, int n)
+{
+    if (ps->depth == 0) return NULL;
+    const Bracket *b = &ps->brackets[ps->depth - 1];
+    if (b->kind == '{' || !in_set(SYM(b->kind == '(' ? ')' : ']'), exp, n) ||
+        b->loc.line >= ps->last.loc.line)
+        return NULL;
+    bool fresh = starts_statement(got) || ps->last.newline_before ||
+                 (got == SYM('=') && ps->prev.newline_before);
+    return fresh ? b : NULL;
+}
+
+static char *unclosed_message(const Bracket *b, const char *suffix)
+{
+    return xprintf("expected %s to close %s at %d:%d%s", closer_spelling(b->kind),
+                   opener_spelling(b->kind), b->loc.line, b->loc.col, suffix);
+}
+
+/* A name at the start of a statement or item that is not followed by '='. */
+static char *not_an_assignment(const ParseState *ps, const yysymbol_kind_t *exp, int n)
+{
+    int before = ps->prev2.kind;
+    if (ps->prev.kind != TOK_IDENT || (before != 0 && before != ';' && before != '{') ||
+        !in_set(SYM('='), exp, n) || n > 3)
+        return NULL;
+    int len;
+    const char *name = token_source(ps, &ps->prev, 40, &len);
+    return xprintf("expected '=' after '%.*s': %s", len, name,
+                   n == 1 ? "an item at the top level is an import, a block, a model or "
+                            "'name = value'"
+                          : "a statement assigns a name or starts with a keyword");
 }
 
 /* The messages for mistakes that a list of expected tokens explains badly;
@@ -726,40 +778,31 @@ static char *special_message(const ParseState *ps, yysymbol_kind_t got,
                              const yysymbol_kind_t *exp, int n)
 {
     const Token *t = &ps->last;
-    if (t->close == CLOSE_MISMATCHED)
-        return xprintf("expected %s to close %s at %d:%d", closer_spelling(t->opener.kind),
-                       opener_spelling(t->opener.kind), t->opener.loc.line, t->opener.loc.col);
+    const Bracket *open = unclosed_group(ps, got, exp, n);
+    if (t->close == CLOSE_MISMATCHED) return unclosed_message(&t->opener, "");
     if (t->close == CLOSE_UNMATCHED)
         return xprintf("unexpected %s: there is no open bracket to close",
                        yysymbol_name(got));
-    if (got == YYSYMBOL_YYEOF && ps->depth > 0) {
-        const Bracket *b = &ps->brackets[ps->depth - 1];
-        return xprintf("expected %s to close %s at %d:%d before the end of the file",
-                       closer_spelling(b->kind), opener_spelling(b->kind), b->loc.line,
-                       b->loc.col);
-    }
+    if (got == YYSYMBOL_YYEOF && ps->depth > 0)
+        return unclosed_message(&ps->brackets[ps->depth - 1], " before the end of the file");
+    if (open) return unclosed_message(open, "");
     if (got == SYM('=') && in_set(YYSYMBOL_EQ, exp, n))
         return xstrdup("unexpected '=' in an expression (to compare, use '==')");
     if (is_comparison(got) && !in_set(got, exp, n) && in_set(YYSYMBOL_AND, exp, n))
         return xprintf("comparisons do not chain: join them with 'and' instead of a second %s",
                        yysymbol_name(got));
+    if (got == YYSYMBOL_ELSE) return xstrdup("unexpected 'else' without an 'if' before it");
     if (is_keyword(got) && in_set(YYSYMBOL_IDENT, exp, n) && !in_set(YYSYMBOL_INT, exp, n))
         return xprintf("%s is a keyword and cannot be used as a name", yysymbol_name(got));
-    if (ps->prev.kind == TOK_IDENT && at_statement_start(ps) && in_set(SYM('='), exp, n) &&
-        n <= 3) {
-        int len;
-        const char *name = token_source(ps, &ps->prev, 40, &len);
-        return xprintf("expected '=' after '%.*s': %s", len, name,
-                       n == 1 ? "an item at the top level is an import, a block, a model "
-                                "or 'name = value'"
-                              : "a statement assigns a name or starts with a keyword");
-    }
-    return NULL;
+    return not_an_assignment(ps, exp, n);
 }
 
+/* Syntax errors in a statement where a bad character was skipped are not
+ * reported: they are nearly always that character's echo. */
 static int yyreport_syntax_error(const yypcontext_t *ctx, ParseState *ps)
 {
-    if (ps->stopped) return 0;
+    lexer_recover(ps);
+    if (ps->stopped || ps->skipped) return 0;
     yysymbol_kind_t got = yypcontext_token(ctx), exp[YYNTOKENS];
     int n = yypcontext_expected_tokens(ctx, exp, YYNTOKENS);
     if (n < 0) return n;

@@ -16,6 +16,7 @@
 
 struct RefExec {
     Graph *g;
+    int nodes;        /* the graph's node count at ref_new */
     bool f64;
     void **data;      /* per node: float[] or double[], numel x width */
     bool *fed;        /* per node: a leaf that ref_set has filled */
@@ -36,6 +37,7 @@ RefExec *ref_new(Graph *g, bool f64)
     RefExec *r = xcalloc(1, sizeof *r);
     int n = g->nodes.len;
     r->g = g;
+    r->nodes = n;
     r->f64 = f64;
     r->data = xcalloc((size_t)(n ? n : 1), sizeof *r->data);
     r->fed = xcalloc((size_t)(n ? n : 1), sizeof *r->fed);
@@ -50,7 +52,7 @@ RefExec *ref_new(Graph *g, bool f64)
 void ref_free(RefExec *r)
 {
     if (!r) return;
-    for (int i = 0; i < r->g->nodes.len; i++) free(r->data[i]);
+    for (int i = 0; i < r->nodes; i++) free(r->data[i]);
     free(r->data);
     free(r->fed);
     free(r);
@@ -58,7 +60,7 @@ void ref_free(RefExec *r)
 
 static const Node *leaf_to_feed(RefExec *r, int node)
 {
-    if (node < 0 || node >= r->g->nodes.len) ice("ref_set: node %d out of range", node);
+    if (node < 0 || node >= r->nodes) ice("ref_set: node %d out of range", node);
     const Node *n = node_at(r->g, node);
     if (n->op != IR_INPUT && n->op != IR_PARAM)
         ice("ref_set: %%%d = %s is not an input or a parameter", node, op_info[n->op].spelling);
@@ -84,7 +86,7 @@ void ref_set_f32(RefExec *r, int node, const float *values)
 
 int64_t ref_get(RefExec *r, int node, double *out)
 {
-    if (node < 0 || node >= r->g->nodes.len) ice("ref_get: node %d out of range", node);
+    if (node < 0 || node >= r->nodes) ice("ref_get: node %d out of range", node);
     const Node *n = node_at(r->g, node);
     int64_t m = node_doubles(n);
     if (r->f64) memcpy(out, r->data[node], (size_t)m * sizeof(double));
@@ -95,7 +97,7 @@ int64_t ref_get(RefExec *r, int node, double *out)
 
 const void *ref_data(RefExec *r, int node)
 {
-    if (node < 0 || node >= r->g->nodes.len) ice("ref_data: node %d out of range", node);
+    if (node < 0 || node >= r->nodes) ice("ref_data: node %d out of range", node);
     return r->data[node];
 }
 
@@ -185,7 +187,9 @@ static void run_node(RefExec *r, int id)
 
 void ref_run(RefExec *r)
 {
-    for (int id = 0; id < r->g->nodes.len; id++) {
+    if (r->g->nodes.len != r->nodes)
+        ice("ref_run: the graph grew from %d to %d nodes after ref_new", r->nodes, r->g->nodes.len);
+    for (int id = 0; id < r->nodes; id++) {
         if (op_info[node_at(r->g, id)->op].cls == OC_LEAF) fill_leaf(r, id);
         else run_node(r, id);
     }

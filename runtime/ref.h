@@ -13,7 +13,9 @@
  * f64 results are as exact as plain double loops make them.
  *
  * Leaves: INPUT and PARAM nodes must be fed with ref_set before ref_run;
- * CONST and IOTA fill themselves. */
+ * CONST and IOTA fill themselves. The graph must not grow after ref_new.
+ * An executor is not thread-safe, and two may not run at once in one
+ * process: FFTW's planner is not re-entrant. */
 #ifndef CSSM_REF_H
 #define CSSM_REF_H
 

@@ -139,9 +139,12 @@ static void pool_geometry(const RefCall *c, Pool *p)
     int64_t xs[MAX_RANK], ys[MAX_RANK];
     if (x->rank != y->rank || ax[0] < 0 || ax[1] < 0 || ax[0] >= x->rank || ax[1] >= x->rank || ax[0] == ax[1])
         call_ice(c, "bad ranks or pooled axes");
+    if (c->n->op == IR_MAXPOOL2_DX && !shape_equal(&c->n->shape, x)) call_ice(c, "result is not x-shaped");
     for (int i = 0; i < x->rank; i++) {
-        int64_t want = i == ax[0] || i == ax[1] ? (x->size[i] + 1) / 2 : x->size[i];
-        if (y->size[i] != want) call_ice(c, "pooled axis %d has size %lld", i, (long long)y->size[i]);
+        bool pooled = i == ax[0] || i == ax[1];
+        int64_t want = pooled ? (x->size[i] + 1) / 2 : x->size[i];
+        if (y->size[i] != want || (!pooled && y->label[i] != x->label[i]))
+            call_ice(c, "pooled shape differs from x's on axis %d", i);
     }
     shape_strides(x, xs);
     shape_strides(y, ys);

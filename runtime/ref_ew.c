@@ -21,10 +21,15 @@ static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (
 /* log(1 + e^x) without overflow for large x or loss for very negative x. */
 static double softplus(double x) { return fmax(x, 0) + log1p(exp(-fabs(x))); }
 
-static double gelu_tanh(double x)
+static const double GELU_K = 0.7978845608028654; /* sqrt(2/pi) */
+
+static double gelu_tanh(double x) { return 0.5 * x * (1 + tanh(GELU_K * (x + 0.044715 * x * x * x))); }
+
+/* d/dx of gelu_tanh: 0.5 (1 + t) + 0.5 x (1 - t^2) u'(x), t = tanh u(x). */
+static double gelu_tanh_d(double x)
 {
-    const double k = 0.7978845608028654; /* sqrt(2/pi) */
-    return 0.5 * x * (1 + tanh(k * (x + 0.044715 * x * x * x)));
+    double t = tanh(GELU_K * (x + 0.044715 * x * x * x));
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_K * (1 + 3 * 0.044715 * x * x);
 }
 
 /* a, b, p are the operands in order (WHERE: condition, then, else). */
@@ -43,6 +48,7 @@ static double ew_real(const RefCall *c, double a, double b, double p)
     case IR_SOFTPLUS: return softplus(a);
     case IR_SILU: return a * sigmoid(a);
     case IR_GELU: return gelu_tanh(a);
+    case IR_GELU_D: return gelu_tanh_d(a);
     case IR_RELU: return a > 0 || a != a ? a : 0;   /* NaN propagates, as XLA's max */
     case IR_FLOOR: return floor(a);
     case IR_ABS: return fabs(a);

@@ -123,7 +123,8 @@ static void fft_r2c(const Dims *d, Buf in, Buf out)
         fftw_execute(p);
         fftw_destroy_plan(p);
     } else {
-        fftwf_plan p = fftwf_plan_guru64_dft_r2c(d->rank, d->dim, d->howmany, d->hm, in.p, out.p, FFTW_ESTIMATE);
+        fftwf_plan p =
+            fftwf_plan_guru64_dft_r2c(d->rank, d->dim, d->howmany, d->hm, in.p, out.p, FFTW_ESTIMATE);
         if (!p) plan_failed("r2c");
         fftwf_execute(p);
         fftwf_destroy_plan(p);
@@ -139,7 +140,8 @@ static void fft_c2r(const Dims *d, Buf in, Buf out)
         fftw_execute(p);
         fftw_destroy_plan(p);
     } else {
-        fftwf_plan p = fftwf_plan_guru64_dft_c2r(d->rank, d->dim, d->howmany, d->hm, in.p, out.p, FFTW_ESTIMATE);
+        fftwf_plan p =
+            fftwf_plan_guru64_dft_c2r(d->rank, d->dim, d->howmany, d->hm, in.p, out.p, FFTW_ESTIMATE);
         if (!p) plan_failed("c2r");
         fftwf_execute(p);
         fftwf_destroy_plan(p);

@@ -28,7 +28,7 @@ int errf(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-int atomic_open(AtomicFile *f, const char *path, char *err, size_t errlen)
+int outfile_open(OutFile *f, const char *path, char *err, size_t errlen)
 {
     f->path = xstrdup(path);
     f->tmp = xprintf("%s.tmp.XXXXXX", path);
@@ -59,7 +59,7 @@ static void fsync_parent(const char *path)
     free(copy);
 }
 
-static void atomic_release(AtomicFile *f)
+static void outfile_release(OutFile *f)
 {
     free(f->path);
     free(f->tmp);
@@ -67,7 +67,7 @@ static void atomic_release(AtomicFile *f)
     f->fp = NULL;
 }
 
-int atomic_commit(AtomicFile *f, char *err, size_t errlen)
+int outfile_commit(OutFile *f, char *err, size_t errlen)
 {
     int bad = ferror(f->fp) || fflush(f->fp) != 0 || fsync(fileno(f->fp)) != 0;
     int e = errno;
@@ -76,28 +76,28 @@ int atomic_commit(AtomicFile *f, char *err, size_t errlen)
         if (!bad) e = errno;
         errf(err, errlen, "%s: write failed: %s", f->path, strerror(e));
         unlink(f->tmp);
-        atomic_release(f);
+        outfile_release(f);
         return -1;
     }
     fsync_parent(f->path);
-    atomic_release(f);
+    outfile_release(f);
     return 0;
 }
 
-void atomic_abort(AtomicFile *f)
+void outfile_abort(OutFile *f)
 {
     if (!f->fp) return;
     fclose(f->fp);
     unlink(f->tmp);
-    atomic_release(f);
+    outfile_release(f);
 }
 
 int atomic_write_file(const char *path, const void *data, size_t len, char *err, size_t errlen)
 {
-    AtomicFile f;
-    if (atomic_open(&f, path, err, errlen)) return -1;
+    OutFile f;
+    if (outfile_open(&f, path, err, errlen)) return -1;
     fwrite(data, 1, len, f.fp);
-    return atomic_commit(&f, err, errlen);
+    return outfile_commit(&f, err, errlen);
 }
 
 int make_dirs(const char *path, char *err, size_t errlen)

@@ -63,7 +63,7 @@ void dataset_options_init(DatasetOptions *o)
     o->train_ratio = 0.8;
     o->val_ratio = 0.1;
     o->split_seed = 42;
-    o->window = 256;
+    o->window = 64;
 }
 
 /* ---- folders ---- */
@@ -73,6 +73,8 @@ static int is_dir(const char *path)
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
+
+typedef Vec(char *) StrList;
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -95,7 +97,7 @@ static StrList list_names(const char *dir, const char *prefix, const char *suffi
     return l;
 }
 
-void strlist_free(StrList *l)
+static void strlist_free(StrList *l)
 {
     for (int i = 0; i < l->len; i++) free(l->data[i]);
     vec_free(l);
@@ -364,8 +366,8 @@ static int open_flat_shards(Dataset *d, char *err, size_t errlen)
 
 /* ---- sample-per-file folders ---- */
 
-/* Assigns the n listed samples (items[SPLIT_COUNT] holds them in list
- * order) to splits by a plan, keeping each split in plan order. */
+/* Adds the listed samples to their splits, walking the permutation by rank
+ * so each split keeps the reference's (permutation) order. */
 static void apply_plan(Dataset *d, const ItemVec *all, const int64_t *perm, const Split *plan_of_rank)
 {
     for (int64_t r = 0; r < all->len; r++)
@@ -405,6 +407,22 @@ static int cmp_sample(const void *a, const void *b)
     return strcmp(x, y);
 }
 
+/* With skip_bad, files whose header or size is wrong are left out before
+ * the split (so the split is that of the good files). */
+static void drop_bad_npy(Dataset *d, ItemVec *all)
+{
+    int kept = 0;
+    for (int i = 0; i < all->len; i++) {
+        char why[256];
+        if (!npy_verify(d, d->src.data[all->data[i].src].path, why, sizeof why)) {
+            all->data[kept++] = all->data[i];
+            continue;
+        }
+        if (!d->info.bad_records++) snprintf(d->info.first_bad, sizeof d->info.first_bad, "%s", why);
+    }
+    all->len = kept;
+}
+
 static int open_npy(Dataset *d, char *err, size_t errlen)
 {
     ItemVec all = {0};
@@ -423,10 +441,20 @@ static int open_npy(Dataset *d, char *err, size_t errlen)
     }
     int rc = all.len ? npy_probe(d, d->src.data[all.data[0].src].path, err, errlen)
                      : errf(err, errlen, "%s: no .npy files in 0/ or 1/", d->dir);
+    if (!rc && d->opt.skip_bad) drop_bad_npy(d, &all);
     if (!rc) split_listed(d, &all, 0);
     vec_free(&all);
     d->info.eval_split = SPLIT_VAL;
     return rc;
+}
+
+/* Leading number first ("2.npy" before "10.npy"), then the name. */
+static int cmp_numeric_name(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    long long nx = isdigit((unsigned char)*x) ? atoll(x) : -1, ny = isdigit((unsigned char)*y) ? atoll(y) : -1;
+    if (nx != ny) return nx < ny ? -1 : 1;
+    return strcmp(x, y);
 }
 
 /* Original Pathfinder layout: metadata/<batch>.npy text rows
@@ -498,14 +526,6 @@ static int open_png(Dataset *d, char *err, size_t errlen)
     return rc;
 }
 
-int cmp_numeric_name(const void *a, const void *b)
-{
-    const char *x = *(char *const *)a, *y = *(char *const *)b;
-    long long nx = isdigit((unsigned char)*x) ? atoll(x) : -1, ny = isdigit((unsigned char)*y) ? atoll(y) : -1;
-    if (nx != ny) return nx < ny ? -1 : 1;
-    return strcmp(x, y);
-}
-
 /* ---- sizes and metadata.json ---- */
 
 static int settle_shape(Dataset *d, char *err, size_t errlen)
@@ -560,11 +580,21 @@ static int check_metadata(Dataset *d, char *err, size_t errlen)
     return rc;
 }
 
+/* A reader caches GROUP windows of records, kept under WINDOW_CACHE_BYTES
+ * together, so windows of large records hold fewer of them. */
+static int window_records(const Dataset *d, const ItemVec *items)
+{
+    uint64_t longest = 1;
+    for (int i = 0; i < items->len; i++) longest = MAX(longest, items->data[i].len);
+    uint64_t fit = WINDOW_CACHE_BYTES / GROUP / longest;
+    return (int)MAX((uint64_t)1, MIN((uint64_t)MAX(1, d->opt.window), fit));
+}
+
 static void build_windows(Dataset *d)
 {
-    int w = MAX(1, d->opt.window);
     for (int s = 0; s < SPLIT_COUNT; s++) {
         ItemVec *items = &d->items[s];
+        int w = window_records(d, items);
         int64_t run = 0;
         for (int64_t i = 0; i < items->len; i++) {
             Item *it = &items->data[i];

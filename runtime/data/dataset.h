@@ -57,7 +57,7 @@ typedef struct DatasetOptions {
     double train_ratio, val_ratio;   /* PNG Pathfinder split: 0.8, 0.1 */
     uint32_t split_seed;      /* numpy RandomState seed of the .npy/PNG splits: 42 */
     int skip_bad;             /* verify every record when opening, leave out and count bad ones */
-    int window;               /* GZIP files: records per shuffle window (256) */
+    int window;               /* GZIP files: records per shuffle window (64; fewer for large records) */
 } DatasetOptions;
 void dataset_options_init(DatasetOptions *o);
 
@@ -77,6 +77,7 @@ typedef struct Dataset Dataset;
 Dataset *dataset_open(const char *path, const DatasetOptions *o, char *err, size_t errlen);
 void dataset_close(Dataset *d);
 const DatasetInfo *dataset_info(const Dataset *d);
+const char *dataset_dir(const Dataset *d);        /* the folder the data was found in */
 int64_t dataset_size(const Dataset *d, Split s);
 /* Floats in one sample: T * H * W * 3. */
 size_t dataset_sample_floats(const Dataset *d);

@@ -6,11 +6,6 @@
 #include "dataset.h"
 #include "base.h"
 
-typedef Vec(char *) StrList;
-void strlist_free(StrList *l);
-/* qsort comparator: leading number first ("2.npy" < "10.npy"), then name. */
-int cmp_numeric_name(const void *a, const void *b);
-
 /* One file: a TFRecord shard, or the file of one sample (.npy, .png). */
 typedef struct Source {
     char *path;
@@ -30,6 +25,12 @@ typedef struct Item {
 } Item;
 typedef Vec(Item) ItemVec;
 
+/* Windows (and open streams) a reader keeps; an epoch of a compressed
+ * dataset interleaves this many shards at a time. */
+enum { GROUP = 8 };
+/* The bytes those windows may hold together. */
+#define WINDOW_CACHE_BYTES ((uint64_t)64 << 20)
+
 /* A run of at most opt.window consecutive items of one shard: the unit a
  * compressed shard is decoded in. */
 typedef struct Window {
@@ -48,14 +49,14 @@ struct Dataset {
     int *fidx;            /* the stored frame of each of info.frames output frames */
 };
 
-const char *dataset_dir(const Dataset *d);
-
 /* sample.c: learn the stored sample size from a first record or file
  * (setting info.stored_*, and for split-folder TFRecords the schema), and
  * check that one record decodes to a sample of that size. */
 int record_probe(Dataset *d, const uint8_t *data, size_t len, const char *path, char *err, size_t errlen);
 int record_check(Dataset *d, const uint8_t *data, size_t len, TfexView *v, int *label, char *err, size_t errlen);
 int npy_probe(Dataset *d, const char *path, char *err, size_t errlen);
+/* A .npy file's header matches the dataset and its size the header. */
+int npy_verify(const Dataset *d, const char *path, char *err, size_t errlen);
 int png_probe(Dataset *d, const char *path, char *err, size_t errlen);
 
 #endif

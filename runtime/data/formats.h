@@ -25,15 +25,15 @@
 int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* An atomically written file: data goes to a temporary beside `path`;
- * atomic_commit flushes, fsyncs, renames over `path` and fsyncs the folder;
- * atomic_abort removes the temporary. Exactly one of the two must be called. */
-typedef struct AtomicFile {
+ * outfile_commit flushes, fsyncs, renames over `path` and fsyncs the folder;
+ * outfile_abort removes the temporary. Exactly one of the two must be called. */
+typedef struct OutFile {
     FILE *fp;
     char *path, *tmp;
-} AtomicFile;
-int  atomic_open(AtomicFile *f, const char *path, char *err, size_t errlen);
-int  atomic_commit(AtomicFile *f, char *err, size_t errlen);
-void atomic_abort(AtomicFile *f);
+} OutFile;
+int  outfile_open(OutFile *f, const char *path, char *err, size_t errlen);
+int  outfile_commit(OutFile *f, char *err, size_t errlen);
+void outfile_abort(OutFile *f);
 /* Writes a whole buffer atomically. */
 int  atomic_write_file(const char *path, const void *data, size_t len, char *err, size_t errlen);
 /* mkdir -p; 0 if the folder exists afterwards. */

@@ -34,9 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int data_cmd_gen(int argc, char **argv);
-int data_cmd_stats(int argc, char **argv);
-
 /* ---- The option table ---- */
 
 typedef enum OptType { OPT_INT, OPT_DOUBLE, OPT_BOOL, OPT_INTS, OPT_DOUBLES, OPT_RULE, OPT_PRESET } OptType;
@@ -231,7 +228,7 @@ int generate_set_option(GenSpec *g, const char *key, const char *value, char *er
     }
     const OptSpec *o = find_option(g->kind, key);
     if (!o)
-        return errf(err, errlen, "unknown %s option '%s' (cssmc data gen --help lists them)", kind_name(g->kind), key);
+        return errf(err, errlen, "unknown %s option '%s'", kind_name(g->kind), key);
     if (o->type == OPT_PRESET) {
         if (pathfinder_preset(&g->pf, value))
             return errf(err, errlen, "pathfinder option preset: unknown preset '%s' (pf300-cl14, lra128-hard, ...)", value);
@@ -571,22 +568,40 @@ static int write_tfrecords(GenRun *run, DataSchema schema, int threads, char *er
 
 /* ---- Contact sheets ---- */
 
-enum { SHEET_GAP = 2, SHEET_STRIP = 4, SHEET_FRAMES = 8, SHEET_ZOOM = 3, SHEET_CELL_MAX = 160 };
+/* Cells sit on a grey ground so black frames stay apart. */
+enum { SHEET_GAP = 2, SHEET_STRIP = 4, SHEET_FRAMES = 8, SHEET_ZOOM = 3, SHEET_CELL_MAX = 160, SHEET_GROUND = 48 };
+
+/* One cell of a Pathfinder sheet: large images shrunk (bilinear) to
+ * SHEET_CELL_MAX, small ones enlarged by whole pixels so they stay exact. */
+static int sheet_cell_side(int side) { return side > SHEET_CELL_MAX ? SHEET_CELL_MAX : side * MAX(1, 128 / side); }
+
+static void sheet_cell(const uint8_t *img, int side, uint8_t *cell)
+{
+    int n = sheet_cell_side(side);
+    if (side > SHEET_CELL_MAX) {
+        resample_gray8(img, side, side, cell, n, n, RESAMPLE_BILINEAR);
+        return;
+    }
+    int zoom = n / side;
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < n; c++) cell[r * n + c] = img[(r / zoom) * side + c / zoom];
+}
 
 /* Pathfinder: a grid of images, each above a strip that is white for label
- * 1 and dark grey for label 0. */
+ * 1 and black for label 0. */
 static int sheet_pathfinder(GenRun *run, const uint8_t *samples, const char *path, char *err, size_t errlen)
 {
-    int side = pathfinder_side(&run->spec.pf), cell = MIN(side, SHEET_CELL_MAX);
+    int side = pathfinder_side(&run->spec.pf), cell = sheet_cell_side(side);
     int n = (int)run->spec.n, cols = MIN(n, 4), rows = (n + cols - 1) / cols;
     int cw = cell + SHEET_GAP, ch = cell + SHEET_STRIP + SHEET_GAP, W = cols * cw - SHEET_GAP, H = rows * ch - SHEET_GAP;
-    uint8_t *sheet = xcalloc((size_t)W * H, 1), *small = xmalloc((size_t)cell * cell);
+    uint8_t *sheet = xmalloc((size_t)W * H), *small = xmalloc((size_t)cell * cell);
+    memset(sheet, SHEET_GROUND, (size_t)W * H);
     for (int k = 0; k < n; k++) {
         int x0 = (k % cols) * cw, y0 = (k / cols) * ch;
-        resample_gray8(samples + (size_t)k * side * side, side, side, small, cell, cell, RESAMPLE_BILINEAR);
+        sheet_cell(samples + (size_t)k * side * side, side, small);
         for (int r = 0; r < cell; r++) memcpy(sheet + (size_t)(y0 + r) * W + x0, small + (size_t)r * cell, (size_t)cell);
         for (int r = cell; r < cell + SHEET_STRIP; r++)
-            memset(sheet + (size_t)(y0 + r) * W + x0, run->info[k].label ? 255 : 64, (size_t)cell);
+            memset(sheet + (size_t)(y0 + r) * W + x0, run->info[k].label ? 255 : 0, (size_t)cell);
     }
     int rc = png_write8(path, W, H, 1, sheet, err, errlen);
     free(sheet), free(small);
@@ -594,16 +609,17 @@ static int sheet_pathfinder(GenRun *run, const uint8_t *samples, const char *pat
 }
 
 /* PathTracker: one row per video, SHEET_FRAMES evenly spaced frames zoomed
- * SHEET_ZOOM times, after a strip that is white for label 1, grey for 0. */
+ * SHEET_ZOOM times, after a strip that is white for label 1, black for 0. */
 static int sheet_pathtracker(GenRun *run, const uint8_t *samples, const char *path, char *err, size_t errlen)
 {
     int F = run->spec.pt.frames, n = (int)run->spec.n, shown = MIN(F, SHEET_FRAMES), cell = PT_SIDE * SHEET_ZOOM;
     int W = SHEET_STRIP + SHEET_GAP + shown * (cell + SHEET_GAP) - SHEET_GAP, H = n * (cell + SHEET_GAP) - SHEET_GAP;
-    uint8_t *sheet = xcalloc((size_t)W * H * 3, 1);
+    uint8_t *sheet = xmalloc((size_t)W * H * 3);
+    memset(sheet, SHEET_GROUND, (size_t)W * H * 3);
     size_t frame_bytes = PT_SIDE * PT_SIDE * 3;
     for (int k = 0; k < n; k++) {
         int y0 = k * (cell + SHEET_GAP);
-        for (int r = 0; r < cell; r++) memset(sheet + ((size_t)(y0 + r) * W) * 3, run->info[k].label ? 255 : 96, SHEET_STRIP * 3);
+        for (int r = 0; r < cell; r++) memset(sheet + ((size_t)(y0 + r) * W) * 3, run->info[k].label ? 255 : 0, SHEET_STRIP * 3);
         for (int j = 0; j < shown; j++) {
             int t = shown == 1 ? 0 : j * (F - 1) / (shown - 1), x0 = SHEET_STRIP + SHEET_GAP + j * (cell + SHEET_GAP);
             const uint8_t *frame = samples + ((size_t)k * F + t) * frame_bytes;
@@ -858,22 +874,9 @@ static int stats_usage_error(const char *what, const char *arg)
     return 2;
 }
 
-int data_cmd_stats(int argc, char **argv)
+/* Measures `path` as `kind_arg` (or the guessed kind) and prints. */
+static int run_stats(const char *path, const char *kind_arg, int json, long long limit)
 {
-    const char *path = NULL, *kind_arg = NULL;
-    int json = 0;
-    long long limit = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return fputs(STATS_USAGE, stdout), 0;
-        if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
-            if (!parse_int(argv[++i], &limit) || limit < 1) return stats_usage_error("--limit expects a positive integer, got ", argv[i]);
-        } else if (!strcmp(argv[i], "--kind") && i + 1 < argc) kind_arg = argv[++i];
-        else if (argv[i][0] == '-') return stats_usage_error("unknown option ", argv[i]);
-        else if (path) return stats_usage_error("one PATH only, got another: ", argv[i]);
-        else path = argv[i];
-    }
-    if (!path) return stats_usage_error("PATH is required", "");
     GenKind kind;
     if (kind_arg) {
         if (!strcmp(kind_arg, "pathfinder")) kind = GEN_PATHFINDER;
@@ -898,4 +901,23 @@ int data_cmd_stats(int argc, char **argv)
     }
     if (rc) fprintf(stderr, "cssmc: error: %s\n", err);
     return rc ? 1 : 0;
+}
+
+int data_cmd_stats(int argc, char **argv)
+{
+    const char *path = NULL, *kind_arg = NULL;
+    int json = 0;
+    long long limit = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return fputs(STATS_USAGE, stdout), 0;
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
+            if (!parse_int(argv[++i], &limit) || limit < 1) return stats_usage_error("--limit expects a positive integer, got ", argv[i]);
+        } else if (!strcmp(argv[i], "--kind") && i + 1 < argc) kind_arg = argv[++i];
+        else if (argv[i][0] == '-') return stats_usage_error("unknown option ", argv[i]);
+        else if (path) return stats_usage_error("one PATH only, got another: ", argv[i]);
+        else path = argv[i];
+    }
+    if (!path) return stats_usage_error("PATH is required", "");
+    return run_stats(path, kind_arg, json, limit);
 }

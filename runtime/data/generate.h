@@ -22,8 +22,8 @@
  * `pathfinder:gen,preset=pf300-cl14,size=128,n=10000,seed=7`. Common keys:
  *   n=N (samples, default 10000), seed=S (default 0).
  * PathTracker keys:
- *   frames=T (1..326/skip, default 64), dist=N (extra distractor dots,
- *   default 14; alias distractors), extra=K (the original's `extra_dist`,
+ *   frames=T (1..326/skip, default 64), dist=N (distractor dots besides
+ *   target and decoy, default 14; alias distractors), extra=K (the original's `extra_dist`,
  *   default 0), skip=s (speed, 1..5, default 1; alias speed),
  *   restyle=0|1 (the restyled variant, §2.5: needs frames <= 64),
  *   label=-1|0|1 (-1, the default, alternates 1,0,1,0 by index).
@@ -193,6 +193,12 @@ int  generate_sample(const GenSpec *g, int64_t index, uint8_t *out, int *label,
                      char *err, size_t errlen);
 /* Writes a one-line summary of the options ("pathtracker frames=64 ..."). */
 void generate_describe(const GenSpec *g, char *buf, size_t len);
+
+/* The commands `cssmc data gen ...` and `cssmc data stats ...` (gencli.c):
+ * argv[0] is the subcommand ("gen", "stats"); they return the exit status
+ * (0 done, 1 failed with a one-line message, 2 bad command line). */
+int data_cmd_gen(int argc, char **argv);
+int data_cmd_stats(int argc, char **argv);
 
 /* Benchmark hook for `make bench`: generates samples of `name` (a spec
  * string, or just "pathfinder" / "pathtracker") on one thread for about

@@ -180,8 +180,8 @@ static void write_string(FILE *fp, const char *s)
 
 int meta_write(const char *path, const Meta *m, char *err, size_t errlen)
 {
-    AtomicFile f;
-    if (atomic_open(&f, path, err, errlen)) return -1;
+    OutFile f;
+    if (outfile_open(&f, path, err, errlen)) return -1;
     fputs(m->n ? "{\n" : "{", f.fp);
     for (int i = 0; i < m->n; i++) {
         fputs("  ", f.fp);
@@ -192,7 +192,7 @@ int meta_write(const char *path, const Meta *m, char *err, size_t errlen)
         fputs(i + 1 < m->n ? ",\n" : "\n", f.fp);
     }
     fputs("}", f.fp);
-    return atomic_commit(&f, err, errlen);
+    return outfile_commit(&f, err, errlen);
 }
 
 void meta_free(Meta *m)

@@ -189,12 +189,12 @@ int npy_write(const char *path, const char *dtype, int ndim, const int64_t *shap
     for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
     size_t hlen;
     char *h = format_header(dtype, ndim, shape, &hlen);
-    AtomicFile f;
-    int rc = atomic_open(&f, path, err, errlen);
+    OutFile f;
+    int rc = outfile_open(&f, path, err, errlen);
     if (rc == 0) {
         fwrite(h, 1, hlen, f.fp);
         fwrite(data, 1, n, f.fp);
-        rc = atomic_commit(&f, err, errlen);
+        rc = outfile_commit(&f, err, errlen);
     }
     free(h);
     return rc;

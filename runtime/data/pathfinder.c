@@ -163,7 +163,7 @@ static void resample_window(const HiWindow *in, int ih, int iw, int oh, int ow,
 void resample_gray8(const uint8_t *in, int ih, int iw, uint8_t *out, int oh, int ow, ResampleFilter filter)
 {
     if (ih == oh && iw == ow) {
-        memcpy(out, in, (size_t)ih * iw);
+        memmove(out, in, (size_t)ih * iw);
         return;
     }
     HiWindow whole = {in, 0, 0, ih, iw};
@@ -348,14 +348,13 @@ static void paddle_swap(Paddle *a, Paddle *b)
     *a = *b, *b = t;
 }
 
+/* Sizes that depend on the image's margin; called once per image. */
 static void gen_setup_margin(Gen *g, int margin)
 {
     const PathfinderOptions *o = g->o;
     g->margin = margin;
     g->K = o->paddle_length + (int)ceil(o->paddle_thickness) + margin;
     g->hi_side = 2 * g->K * g->aa + 1, g->lo_side = 2 * g->K + 1;
-    free(g->hi_line), free(g->hi_mask), free(g->lo);
-    if (g->paddle_taps) taps_free(g->paddle_taps, g->lo_side);
     g->hi_line = xmalloc((size_t)g->hi_side * g->hi_side);
     g->hi_mask = xmalloc((size_t)g->hi_side * g->hi_side);
     g->lo = xmalloc((size_t)g->lo_side * g->lo_side);
@@ -438,8 +437,9 @@ static int in_quad(const int q[4][2], double x, double y)
     return !(pos && neg);
 }
 
-/* A wide line as Pillow draws it: a filled quadrilateral with integer
- * corners offset by the rounded half widths, flat caps. x = col, y = row. */
+/* A wide line built as Pillow builds one: a filled quadrilateral whose
+ * integer corners are offset from the ends by the rounded half widths
+ * (Pillow's ROUND_UP / ROUND_DOWN split), flat caps. x = col, y = row. */
 static void raster_wide(Gen *g, int y0, int x0, int y1, int x1, int width)
 {
     int dx = x1 - x0, dy = y1 - y0;
@@ -690,10 +690,11 @@ static int seed_snake(Gen *g, int band, double stop, double contrast, Snake *s, 
 {
     OffsetVec fp = {0};
     int ok = 0;
+    long raw_free = mark_blocked(g, band);     /* the occupancy does not change between trials */
     for (int trial = 0; trial <= g->o->max_paddle_retrial; trial++) {
         double theta = random_degree(g);
         seed_footprint(g, theta, &fp);
-        long raw_free = mark_blocked(g, band), n = dilate_blocked(g, &fp);
+        long n = dilate_blocked(g, &fp);
         if ((stop > 0 && (double)raw_free / ((double)g->H * g->W) < stop) || n == 0) break;
         nth_free(g, (long)rng_below(&g->rng, (uint64_t)n), tail);
         if (!seed_geometry(g, tail, theta, s->pivot)) continue;

@@ -86,11 +86,12 @@ static void sample_curve(Rng *r, double *xs, double *ys)
         xmin = MIN(xmin, xs[i]), xmax = MAX(xmax, xs[i]);
         ymin = MIN(ymin, ys[i]), ymax = MAX(ymax, ys[i]);
     }
-    /* A curve can be straight along one axis only with measure zero; guard
-     * the division all the same. */
-    double sx = xmax > xmin ? PT_BOX / (xmax - xmin) : 0, sy = ymax > ymin ? PT_BOX / (ymax - ymin) : 0;
+    /* In the original's order of operations, so the extremes land exactly
+     * on 0 and 27. A curve can be straight along one axis only with measure
+     * zero; guard the division all the same. */
+    double rx = xmax > xmin ? xmax - xmin : 1, ry = ymax > ymin ? ymax - ymin : 1;
     for (int i = 0; i < PT_CURVE_POINTS; i++)
-        xs[i] = (xs[i] - xmin) * sx, ys[i] = (ys[i] - ymin) * sy;
+        xs[i] = (xs[i] - xmin) / rx * PT_BOX, ys[i] = (ys[i] - ymin) / ry * PT_BOX;
     if (rng_below(r, 2) == 0)
         for (int i = 0, j = PT_CURVE_POINTS - 1; i < j; i++, j--) {
             double tx = xs[i], ty = ys[i];

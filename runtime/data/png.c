@@ -51,12 +51,12 @@ int png_write8(const char *path, int width, int height, int channels, const uint
     img.width = (png_uint_32)width;
     img.height = (png_uint_32)height;
     img.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-    AtomicFile f;
-    if (atomic_open(&f, path, err, errlen)) return -1;
+    OutFile f;
+    if (outfile_open(&f, path, err, errlen)) return -1;
     if (!png_image_write_to_stdio(&img, f.fp, 0, pixels, 0, NULL)) {
         errf(err, errlen, "%s: cannot write PNG: %s", path, img.message);
-        atomic_abort(&f);
+        outfile_abort(&f);
         return -1;
     }
-    return atomic_commit(&f, err, errlen);
+    return outfile_commit(&f, err, errlen);
 }

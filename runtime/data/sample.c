@@ -28,10 +28,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Windows (and streams) a reader keeps; an epoch of a compressed dataset
- * interleaves this many shards at a time. */
-enum { GROUP = 8 };
+#include <sys/stat.h>
 
 static int is_float_schema(DataSchema s) { return s == SCHEMA_PATHFINDER || s == SCHEMA_PATHTRACKER_LEGACY; }
 static const char *pixel_key(DataSchema s) { return s == SCHEMA_PATHTRACKER_LEGACY ? "video" : "image"; }
@@ -176,6 +173,16 @@ int npy_probe(Dataset *d, const char *path, char *err, size_t errlen)
     d->info.stored_frames = (int)a.shape[0];
     d->info.stored_height = (int)a.shape[1];
     d->info.stored_width = (int)a.shape[2];
+    return 0;
+}
+
+int npy_verify(const Dataset *d, const char *path, char *err, size_t errlen)
+{
+    NpyArray a;
+    struct stat st;
+    if (npy_read_header(path, &a, err, errlen) || npy_check(d, path, &a, err, errlen)) return -1;
+    if (stat(path, &st) != 0 || (uint64_t)st.st_size < a.nbytes)
+        return errf(err, errlen, "%s: truncated (shorter than its %zu data bytes)", path, a.nbytes);
     return 0;
 }
 

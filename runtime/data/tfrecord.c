@@ -209,7 +209,8 @@ static int read_header(TfrReader *r, uint64_t *len, char *err, size_t errlen)
         return errf(err, errlen, "%s: record %lld: bad length checksum (corrupt, or not a TFRecord file)",
                     r->path, (long long)r->index);
     *len = le64(hdr);
-    int too_long = r->comp == TFR_PLAIN ? r->offset + *len + 4 > r->file_size : *len > MAX_RECORD;
+    int too_long = r->comp == TFR_PLAIN ? *len > r->file_size || r->offset + *len + 4 > r->file_size
+                                        : *len > MAX_RECORD;
     if (too_long && r->comp == TFR_PLAIN) return truncated(r, 12 + r->file_size - r->offset, *len + 16, err, errlen);
     if (too_long)
         return errf(err, errlen, "%s: record %lld: implausible length %llu", r->path, (long long)r->index,
@@ -294,7 +295,7 @@ int tfr_pread(int fd, const char *path, int64_t index, uint64_t offset, size_t l
 /* ---- writing ---- */
 
 struct TfrWriter {
-    AtomicFile file;
+    OutFile file;
     int gzip;
     z_stream z;
     uint8_t *zbuf;
@@ -305,7 +306,7 @@ struct TfrWriter {
 TfrWriter *tfr_writer_open(const char *path, int gzip, char *err, size_t errlen)
 {
     TfrWriter *w = xcalloc(1, sizeof *w);
-    if (atomic_open(&w->file, path, err, errlen)) {
+    if (outfile_open(&w->file, path, err, errlen)) {
         free(w);
         return NULL;
     }
@@ -375,7 +376,7 @@ int tfr_writer_close(TfrWriter *w, char *err, size_t errlen)
         return -1;
     }
     if (w->gzip) deflate_out(w, NULL, 0, Z_FINISH);
-    int rc = atomic_commit(&w->file, err, errlen);
+    int rc = outfile_commit(&w->file, err, errlen);
     writer_free(w);
     return rc;
 }
@@ -383,6 +384,6 @@ int tfr_writer_close(TfrWriter *w, char *err, size_t errlen)
 void tfr_writer_abort(TfrWriter *w)
 {
     if (!w) return;
-    atomic_abort(&w->file);
+    outfile_abort(&w->file);
     writer_free(w);
 }

@@ -88,7 +88,8 @@ static inline double *random_values(int64_t n, uint64_t seed)
 }
 
 /* Runs g with the given leaves fed and returns a fresh copy of node `out`. */
-static inline double *run_graph(Graph *g, bool f64, int nfeed, const int *leaves, double *const *values, int out)
+static inline double *run_graph(Graph *g, bool f64, int nfeed, const int *leaves, double *const *values,
+                                int out)
 {
     RefExec *r = ref_new(g, f64);
     for (int i = 0; i < nfeed; i++) ref_set(r, leaves[i], values[i]);

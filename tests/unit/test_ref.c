@@ -41,11 +41,21 @@ static void run_unfed(void *arg)
     ref_run(r);
 }
 
+static void run_set_non_leaf(void *arg)
+{
+    Graph *g = graph_new();
+    int x = leaf(g, DT_F32, "N=2");
+    int y = node(g, IR_NEG, DT_F32, "N=2", (Attr){0}, x, -1);
+    ref_set(ref_new(g, *(bool *)arg), y, (double[]){1, 2});
+}
+
 static void test_feeding(bool f64)
 {
     CHECK(dies_with_ice(run_unfed, &f64), "an unfed input must be an internal error");
+    CHECK(dies_with_ice(run_set_non_leaf, &f64), "feeding a computed node must be an internal error");
     Graph *g = graph_new();
-    int x = leaf(g, DT_F32, "N=2");
+    Shape ps = shp("N=2");
+    int x = ir_add(g, IR_PARAM, DT_F32, &ps, NULL, 0, &(Attr){0}, (Loc){0});
     int y = node(g, IR_NEG, DT_F32, "N=2", (Attr){0}, x, -1);
     RefExec *r = ref_new(g, f64);
     float xf[] = {0.1f, -3};
@@ -53,7 +63,7 @@ static void test_feeding(bool f64)
     ref_set_f32(r, x, xf);
     ref_run(r);
     ref_get(r, y, got);
-    CHECK(got[0] == -(double)0.1f && got[1] == 3, "ref_set_f32");
+    CHECK(got[0] == -(double)0.1f && got[1] == 3, "ref_set_f32 on a parameter");
     double third = 1.0 / 3;
     ref_set(r, x, (double[]){third, 0});
     ref_run(r);
@@ -83,6 +93,7 @@ static const UnaryCase unary_cases[] = {
     {IR_SOFTPLUS, {0, 1, -1000, 1000}, {0.6931471805599453, 1.3132616875182228, 0, 1000}},
     {IR_SILU, {0, 1, -1, 3}, {0, 0.7310585786300049, -0.2689414213699951, 2.8577223804673}},
     {IR_GELU, {0, 1, -1, 2}, {0, 0.8411919906082768, -0.15880800939172324, 1.9545976940871754}},
+    {IR_GELU_D, {0, 1, -1, 2.5}, {0.5, 1.0829640838457826, -0.08296408384578255, 1.037951576212666}},
     {IR_RELU, {-2, 3, 0, -0.5}, {0, 3, 0, 0}},
     {IR_FLOOR, {-1.5, 1.5, 2, -0.25}, {-2, 1, 2, -1}},
     {IR_ABS, {-3, 2, 0, -0.125}, {3, 2, 0, 0.125}},
@@ -182,7 +193,8 @@ static void test_complex(bool f64)
         int y = cases[k].nin == 1 ? node(g, cases[k].op, DT_C64, "N=4", (Attr){0}, a, -1)
                                   : node(g, cases[k].op, DT_C64, "N=4", (Attr){0}, a, b, -1);
         double want[8], *got = run_graph(g, f64, 3, (int[]){a, b, r}, (double *[]){av, bv, rv}, y);
-        for (int i = 0; i < 4; i++) want[2 * i] = creal(cases[k].want[i]), want[2 * i + 1] = cimag(cases[k].want[i]);
+        for (int i = 0; i < 4; i++)
+            want[2 * i] = creal(cases[k].want[i]), want[2 * i + 1] = cimag(cases[k].want[i]);
         check_close(op_info[cases[k].op].spelling, f64, got, want, 8, tolerance(f64));
         free(got);
     }
@@ -285,6 +297,16 @@ static void test_movement(bool f64)
     check_node(g, f64, x, xv, pd, (double[]){0, 0, 0, 0, 1, 2, 10, 11, 12, 0, 0, 0}, "pad");
     int fl = node(g, IR_FLIP, DT_F32, "A=2,B=3", (Attr){.axis = 1}, x, -1);
     check_node(g, f64, x, xv, fl, (double[]){2, 1, 0, 12, 11, 10}, "flip");
+    graph_free(g);
+    g = graph_new();
+    int z = leaf(g, DT_C64, "N=3");   /* (1+2i, 3+4i, 5+6i) */
+    double zv[] = {1, 2, 3, 4, 5, 6};
+    int zs = node(g, IR_SLICE, DT_C64, "M=2", (Attr){.axis = 0, .start = 1, .step = 1}, z, -1);
+    check_node(g, f64, z, zv, zs, (double[]){3, 4, 5, 6}, "slice c64");
+    int zp = node(g, IR_PAD, DT_C64, "N=5", (Attr){.axis = 0, .lo = 2}, z, -1);
+    check_node(g, f64, z, zv, zp, (double[]){0, 0, 0, 0, 1, 2, 3, 4, 5, 6}, "pad c64");
+    int zf = node(g, IR_FLIP, DT_C64, "N=3", (Attr){.axis = 0}, z, -1);
+    check_node(g, f64, z, zv, zf, (double[]){5, 6, 3, 4, 1, 2}, "flip c64");
     graph_free(g);
 }
 

@@ -169,7 +169,8 @@ static void test_layout(const Layout *l, bool f64)
     int64_t nre = shape_numel(&geo.re), nsp = shape_numel(&geo.sp);
     double *x = random_values(nre, 11), *z = random_values(2 * nsp, 12);
     Vals v = run_fft_graph(&f, f64, x, z);
-    double *want_sp = xmalloc(sizeof(double) * (size_t)(2 * nsp)), *want_re = xmalloc(sizeof(double) * (size_t)nre);
+    double *want_sp = xmalloc(sizeof(double) * (size_t)(2 * nsp));
+    double *want_re = xmalloc(sizeof(double) * (size_t)nre);
     double tol = f64 ? 1e-12 : 1e-6;
     char what[128];
     naive_to_spectrum(&geo, x, want_sp, false);

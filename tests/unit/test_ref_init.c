@@ -55,10 +55,11 @@ typedef struct Expect {
 static void test_statistics(void)
 {
     const double t2 = 0.87962566103423978, t2_kurt = 2.3655;   /* N(0,1) truncated to [-2, 2] */
+    const double conv_in = sqrt(1.0 / 144), conv_avg = sqrt(2.0 / 432);   /* fans 144 and 288 */
     Expect cases[] = {
         {"in=400,out=300", {.kind = INIT_LECUN_NORMAL}, 0, sqrt(1.0 / 400), 2 * sqrt(1.0 / 400) / t2, t2_kurt},
-        {"kh=3,kw=3,ci=16,co=32", {.kind = INIT_LECUN_NORMAL}, 0, sqrt(1.0 / 144), 2 * sqrt(1.0 / 144) / t2, t2_kurt},
-        {"kh=3,kw=3,ci=16,co=32", {.kind = INIT_XAVIER_NORMAL}, 0, sqrt(2.0 / 432), 2 * sqrt(2.0 / 432) / t2, t2_kurt},
+        {"kh=3,kw=3,ci=16,co=32", {.kind = INIT_LECUN_NORMAL}, 0, conv_in, 2 * conv_in / t2, t2_kurt},
+        {"kh=3,kw=3,ci=16,co=32", {.kind = INIT_XAVIER_NORMAL}, 0, conv_avg, 2 * conv_avg / t2, t2_kurt},
         {"C=64,k=7,k2=7", {.kind = INIT_XAVIER_NORMAL}, 0, sqrt(1.0 / 448), 2 * sqrt(1.0 / 448) / t2, t2_kurt},
         {"C=64,k=7,k2=7", {.kind = INIT_XAVIER_UNIFORM}, 0, sqrt(6.0 / 896) / sqrt(3), sqrt(6.0 / 896), 1.8},
         {"in=300,out=200", {.kind = INIT_XAVIER_UNIFORM}, 0, sqrt(6.0 / 500) / sqrt(3), sqrt(6.0 / 500), 1.8},
@@ -74,14 +75,15 @@ static void test_statistics(void)
         const Expect *e = &cases[i];
         int64_t n = shape_numel(&g->params.data[i].shape);
         Stats s = stats(v[i], n);
-        double se_mean = e->std / sqrt((double)n), se_std = e->std * sqrt((e->kurtosis - 1) / (4.0 * (double)n));
+        double se_mean = e->std / sqrt((double)n);
+        double se_std = e->std * sqrt((e->kurtosis - 1) / (4.0 * (double)n));   /* of the sample std */
         CHECK(fabs(s.mean - e->mean) <= 5 * se_mean, "case %zu [%s]: mean %.6g, expected %.6g", i, e->shape,
               s.mean, e->mean);
         CHECK(fabs(s.std - e->std) <= 5 * se_std, "case %zu [%s]: std %.6g, expected %.6g", i, e->shape, s.std,
               e->std);
         if (e->bound > 0)
-            CHECK(s.max - e->mean <= e->bound && e->mean - s.min <= e->bound, "case %zu [%s]: range [%g, %g]", i,
-                  e->shape, s.min, s.max);
+            CHECK(s.max - e->mean <= e->bound && e->mean - s.min <= e->bound, "case %zu [%s]: range [%g, %g]",
+                  i, e->shape, s.min, s.max);
         free(v[i]);
     }
     free(v);
