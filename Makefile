@@ -22,7 +22,7 @@ all: $(B)/cssmc $(UNIT)
 deps:
 	@tools/deps.sh
 
-$(B)/lang/parser.c $(B)/lang/parser.h: lang/parser.y
+$(B)/lang/parser.c $(B)/lang/parser.h &: lang/parser.y
 	@mkdir -p $(dir $@)
 	bison -Wall -Werror --defines=$(B)/lang/parser.h -o $(B)/lang/parser.c $<
 
@@ -76,6 +76,6 @@ fuzz: $(B)/lang/lexer.c $(B)/lang/parser.c
 	    $(wildcard common/*.c lang/*.c) $^ -lm
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

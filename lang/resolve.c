@@ -163,6 +163,7 @@ static Module *find_loaded(const ModuleLoader *ml, const char *real_path)
 
 static void load_import(ModuleLoader *ml, Module *m, const Item *imp, const Loading *chain)
 {
+    if (!imp->path || !imp->path[0]) return;    /* the parser reported the empty path */
     const char *path = find_import(ml, m, imp);
     if (!path) return;
     const char *real_path = canonical(path);
