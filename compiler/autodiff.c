@@ -256,6 +256,38 @@ static void vjp_scan(Ad *ad, int id, int gr)
     contribute(ad, a, mul(g, lam, prev, l));
 }
 
+/* circ is linear in each operand. With the forward map x[(i+a+1)], the
+ * adjoint in x reads the cotangent at (p-a-1): the reverse map; the adjoint
+ * in k correlates x with the cotangent as kernel. The reverse map's adjoints
+ * swap back (spec/models.md §5.3 item 6). */
+static void vjp_circ(Ad *ad, int id, int gr)
+{
+    Graph *g = ad->g;
+    Node n = *node_at(g, id);
+    int x = n.in[0], k = n.in[1];
+    const char *h = n.shape.label[n.attr.ax[0]], *w = n.shape.label[n.attr.ax[1]];
+    bool rev = n.attr.reverse;
+    Loc l = n.loc;
+    if (ad->needs[x]) contribute(ad, x, ir_circ(g, gr, k, h, w, !rev, l));
+    if (ad->needs[k]) contribute(ad, k, rev ? ir_circ(g, gr, x, h, w, false, l) : ir_circ(g, x, gr, h, w, false, l));
+}
+
+/* x = A^-1 b: the cotangent of b is A^-T g (another solve), that of A is
+ * -(A^-T g)[i] x[j] (JAX's transpose convention: no conjugation). */
+static void vjp_solve(Ad *ad, int id, int gr)
+{
+    Graph *g = ad->g;
+    Node n = *node_at(g, id);
+    int a = n.in[0], b = n.in[1];
+    const char *state = n.attr.state, *col = n.attr.col;
+    Loc l = n.loc;
+    int cb = ir_solve(g, transpose_transition(g, a, state, col, l), gr, state, col, l);
+    contribute(ad, b, cb);
+    if (!ad->needs[a]) return;
+    int xcol = ir_relabel(g, id, shape_find(&node_at(g, id)->shape, state), col, l);
+    contribute(ad, a, un(g, IR_NEG, mul(g, cb, xcol, l), l));
+}
+
 static void vjp_lib(Ad *ad, int id, int gr)
 {
     Graph *g = ad->g;
@@ -289,6 +321,8 @@ static void vjp_lib(Ad *ad, int id, int gr)
         contribute(ad, x, ir_add(g, IR_MAXPOOL2_DX, DT_F32, &xs, in, 2, &at, l));
         break;
     }
+    case IR_CIRC: vjp_circ(ad, id, gr); break;
+    case IR_SOLVE: vjp_solve(ad, id, gr); break;
     default: ice("no VJP for %s", op_info[n.op].spelling);
     }
 }

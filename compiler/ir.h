@@ -65,10 +65,10 @@ typedef struct Attr {
     int64_t start, step, lo; /* SLICE: start, step; PAD: lo */
     bool drop;               /* SLICE: the axis is removed (size 1) */
     int ax[3];               /* RFFT2 & co: H, W positions; CONV2D & co: H, W, C positions in x;
-                                MAXPOOL2: the two pooled axes */
+                                MAXPOOL2: the two pooled axes; CIRC: H, W in the result */
     int groups;              /* CONV2D & co */
-    const char *state, *col; /* SCAN: matrix state labels (NULL for scalar) */
-    bool reverse;            /* SCAN */
+    const char *state, *col; /* SCAN: matrix state labels (NULL for scalar); SOLVE: the same */
+    bool reverse;            /* SCAN; CIRC: the adjoint index map */
 } Attr;
 
 typedef struct Node {
@@ -85,11 +85,13 @@ typedef struct Node {
 typedef enum InitKind {
     INIT_ZEROS, INIT_ONES, INIT_CONSTANT, INIT_NORMAL, INIT_TRUNC_NORMAL, INIT_UNIFORM,
     INIT_LECUN_NORMAL, INIT_XAVIER_NORMAL, INIT_XAVIER_UNIFORM,
+    INIT_RAMP, INIT_SQRT_RAMP,
 } InitKind;
 
 typedef struct Init {
     InitKind kind;
-    double a, b;             /* CONSTANT: a; NORMAL, TRUNC_NORMAL: stddev a; UNIFORM: [a, b) */
+    double a, b;             /* CONSTANT: a; NORMAL, TRUNC_NORMAL: stddev a; UNIFORM: [a, b);
+                                RAMP: element i (row-major) = a + b i; SQRT_RAMP: sqrt(a + b i) */
 } Init;
 
 typedef struct Param {
@@ -186,6 +188,11 @@ int ir_contract_to(Graph *g, int a, int b, const Shape *out, Loc loc);
 int ir_fft(Graph *g, OpCode op, int x, int hpos, int wpos, const char *wlabel, int64_t wsize, Loc loc);
 int ir_conv2d(Graph *g, int x, int k, int hpos, int wpos, int cpos, int groups, const char *olabel, Loc loc);
 int ir_scan(Graph *g, int a, int b, int axis, const char *state, const char *col, bool reverse, Loc loc);
+/* Circular correlation of x with the H x W kernel k (ops.def CIRC); the
+ * result has the broadcast of both shapes. */
+int ir_circ(Graph *g, int x, int k, const char *hlabel, const char *wlabel, bool reverse, Loc loc);
+/* A^-1 b by label (ops.def SOLVE); b must already have A's axes but col. */
+int ir_solve(Graph *g, int a, int b, const char *state, const char *col, Loc loc);
 /* Relabels axis `axis` of x (a RESHAPE that changes only a label). */
 int ir_relabel(Graph *g, int x, int axis, const char *label, Loc loc);
 

@@ -56,6 +56,10 @@ static void print_attr(FILE *out, Graph *g, const Node *n)
                 a->groups);
         break;
     }
+    case IR_CIRC:
+        fprintf(out, "{%s,%s%s}", n->shape.label[a->ax[0]], n->shape.label[a->ax[1]], a->reverse ? ",reverse" : "");
+        break;
+    case IR_SOLVE: fprintf(out, "{state=%s,col=%s}", a->state, a->col); break;
     case IR_SCAN:
         fprintf(out, "{%s%s%s%s%s}", operand_shape(g, n, 1)->label[a->axis], a->state ? ",state=" : "",
                 a->state ? a->state : "", a->col ? ",col=" : "", a->col ? a->col : "");

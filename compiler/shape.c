@@ -313,3 +313,24 @@ int ir_scan(Graph *g, int a, int b, int axis, const char *state, const char *col
     Attr at = {.axis = axis, .state = state, .col = col, .reverse = reverse};
     return ir_add(g, IR_SCAN, dt, &s, in, 2, &at, loc);
 }
+
+int ir_circ(Graph *g, int x, int k, const char *hlabel, const char *wlabel, bool reverse, Loc loc)
+{
+    char why[256];
+    Shape s;
+    if (!broadcast_check(shape_of(g, x), shape_of(g, k), &s, why, sizeof why)) ice("%s", why);
+    int h = shape_find(&s, hlabel), w = shape_find(&s, wlabel);
+    if (h < 0 || w < 0 || dtype_of(g, x) != DT_F32 || dtype_of(g, k) != DT_F32) ice("circ needs f32 operands with axes %s, %s", hlabel, wlabel);
+    Attr a = {.ax = {h, w}, .reverse = reverse};
+    int in[2] = {x, k};
+    return ir_add(g, IR_CIRC, DT_F32, &s, in, 2, &a, loc);
+}
+
+int ir_solve(Graph *g, int a, int b, const char *state, const char *col, Loc loc)
+{
+    DType dt = dtype_join(dtype_of(g, a), dtype_of(g, b));
+    int in[2] = {ir_cast(g, a, dt, loc), ir_cast(g, b, dt, loc)};
+    Shape s = *shape_of(g, b);
+    Attr at = {.state = state, .col = col};
+    return ir_add(g, IR_SOLVE, dt, &s, in, 2, &at, loc);
+}

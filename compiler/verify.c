@@ -88,8 +88,37 @@ static bool check_move(Check *c, const Node *n)
     }
 }
 
+static bool check_circ(Check *c, const Node *n)
+{
+    const int *ax = n->attr.ax;
+    if (ax[0] < 0 || ax[1] < 0 || ax[0] >= n->shape.rank || ax[1] >= n->shape.rank || ax[0] == ax[1])
+        return fail(c, "circ: bad H, W positions");
+    for (int k = 0; k < 2; k++) {
+        if (in_dtype(c, k) != DT_F32) return fail(c, "circ operands must be f32");
+        if (!subset_of(in_shape(c, k), &n->shape, NULL)) return fail(c, "circ operand axes not in the result");
+        if (shape_find(in_shape(c, k), n->shape.label[ax[0]]) < 0 || shape_find(in_shape(c, k), n->shape.label[ax[1]]) < 0)
+            return fail(c, "circ operand lacks H or W");
+    }
+    return n->dtype == DT_F32 ? true : fail(c, "circ result must be f32");
+}
+
+/* SOLVE keeps SCAN's matrix conventions: result = b's shape, A within b but col. */
+static bool check_solve(Check *c, const Node *n)
+{
+    if (!shape_equal(&n->shape, in_shape(c, 1))) return fail(c, "solve result differs from b");
+    if (!subset_of(in_shape(c, 0), in_shape(c, 1), n->attr.col)) return fail(c, "solve matrix has axes b lacks");
+    if (!n->attr.state || !n->attr.col || shape_find(in_shape(c, 1), n->attr.state) < 0 ||
+        shape_find(in_shape(c, 0), n->attr.state) < 0 || shape_find(in_shape(c, 0), n->attr.col) < 0)
+        return fail(c, "solve state or column axis missing");
+    for (int k = 0; k < 2; k++)
+        if (in_dtype(c, k) != n->dtype) return fail(c, "solve operand dtype");
+    return true;
+}
+
 static bool check_lib(Check *c, const Node *n)
 {
+    if (n->op == IR_CIRC) return check_circ(c, n);
+    if (n->op == IR_SOLVE) return check_solve(c, n);
     if (n->op == IR_CONTRACT) {
         Shape all = *in_shape(c, 0);
         for (int i = 0; i < in_shape(c, 1)->rank && all.rank < MAX_RANK; i++) {

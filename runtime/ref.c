@@ -150,6 +150,8 @@ static void run_kernel(const RefCall *c)
     case IR_RFFT2: case IR_IRFFT2: case IR_RFFT2_T: case IR_IRFFT2_T: ref_fft(c); return;
     case IR_CONV2D: case IR_CONV2D_DX: case IR_CONV2D_DK: ref_conv(c); return;
     case IR_MAXPOOL2: case IR_MAXPOOL2_DX: ref_pool(c); return;
+    case IR_CIRC: ref_circ(c); return;
+    case IR_SOLVE: ref_solve(c); return;
     default: call_ice(c, "no reference kernel");
     }
 }

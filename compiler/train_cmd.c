@@ -1,0 +1,407 @@
+/* train_cmd.c: the commands `cssmc train`, `cssmc eval` and `cssmc predict`.
+ *
+ * `train` compiles the model twice, as the training graph (model, softmax
+ * cross-entropy against a `targets` input, backward) and as the plain
+ * forward graph for evaluation, binds both to one device through exec.h,
+ * and hands the loop (runtime/train/loop.c) a TrainModel whose parameters
+ * live in one flat buffer. `eval` and `predict` compile the forward graph
+ * only and load a checkpoint's parameters.
+ *
+ * Settings come from one table of flags, which also names their keys in
+ * config.json, so the command line, the run directory and --resume agree
+ * by construction. Every flag value is checked before any work: a bad one
+ * is one line on stderr and exit status 2, as are an unknown -D name (the
+ * driver's check), a missing data folder, a device this machine lacks and
+ * a run directory in the way. Failures after that (the model does not
+ * compile, unreadable data, a corrupt checkpoint) are one line naming the
+ * file and exit status 1.
+ *
+ * A run directory records everything needed to continue or reuse it:
+ * config.json has every setting (paths made absolute), the model's source
+ * and SHA-256, the version and the device; `train --resume DIR` takes its
+ * settings from there (flags given again must agree), and `eval CKPT`
+ * finds the model and -D values in the config.json beside CKPT. */
+#include "commands.h"
+#include "driver.h"
+#include "exec.h"
+#include "formats.h"
+#include "init.h"
+#include "jit.h"
+#include "loop.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* ---- Settings and their flags --------------------------------------------- */
+
+typedef Vec(const char *) StrVec;
+
+typedef struct Settings {
+    const char *model, *model_name, *data, *device, *out, *resume, *split;
+    StrVec defines, includes, no_decay;
+    int64_t epochs, steps, batch, warmup, patience, save_every, log_every;
+    double lr, weight_decay, grad_clip, label_smoothing;
+    int64_t seed;
+    bool quiet;
+    uint32_t given;          /* bit i: FLAGS[i] was on the command line */
+    bool given_model;        /* a model file or a -D/-I/--model was */
+} Settings;
+
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_ALL = 7 };
+
+typedef enum FlagType { FT_INT, FT_REAL, FT_TEXT, FT_LIST, FT_BOOL } FlagType;
+
+typedef struct Flag {
+    const char *name;        /* "--lr" */
+    const char *key;         /* its config.json key; NULL: not a setting of the run */
+    FlagType type;
+    size_t off;              /* into Settings */
+    double lo, hi;           /* accepted range; hi_open: below hi */
+    bool lo_open, hi_open;
+    bool cosmetic;           /* may differ on --resume */
+    unsigned cmds;
+    const char *expect;      /* for the message */
+} Flag;
+
+#define S(field) offsetof(Settings, field)
+#define BIG 9.2e18
+
+static const Flag FLAGS[] = {
+    {"--data", "data", FT_TEXT, S(data), 0, 0, 0, 0, 0, CMD_ALL, "a dataset folder or NAME:gen[,key=value...]"},
+    {"--epochs", "epochs", FT_INT, S(epochs), 1, BIG, 0, 0, 0, CMD_TRAIN, "a positive integer"},
+    {"--steps", "steps", FT_INT, S(steps), 1, BIG, 0, 0, 0, CMD_TRAIN, "a positive integer"},
+    {"--batch", "batch", FT_INT, S(batch), 1, 1 << 20, 0, 0, 0, CMD_ALL, "a positive integer"},
+    {"--lr", "lr", FT_REAL, S(lr), 0, INFINITY, 1, 0, 0, CMD_TRAIN, "a positive number"},
+    {"--weight-decay", "weight_decay", FT_REAL, S(weight_decay), 0, INFINITY, 0, 0, 0, CMD_TRAIN, "a non-negative number"},
+    {"--no-decay", "no_decay", FT_LIST, S(no_decay), 0, 0, 0, 0, 0, CMD_TRAIN, "comma-separated parameter path components"},
+    {"--warmup", "warmup", FT_INT, S(warmup), 0, BIG, 0, 0, 0, CMD_TRAIN, "a non-negative integer"},
+    {"--grad-clip", "grad_clip", FT_REAL, S(grad_clip), 0, INFINITY, 0, 0, 0, CMD_TRAIN, "a non-negative number (0: off)"},
+    {"--label-smoothing", "label_smoothing", FT_REAL, S(label_smoothing), 0, 1, 0, 1, 0, CMD_TRAIN | CMD_EVAL,
+     "a number in [0, 1)"},
+    {"--patience", "patience", FT_INT, S(patience), 0, BIG, 0, 0, 0, CMD_TRAIN, "a non-negative integer (0: never stop)"},
+    {"--seed", "seed", FT_INT, S(seed), 0, BIG, 0, 0, 0, CMD_TRAIN, "a non-negative integer"},
+    {"--device", "device", FT_TEXT, S(device), 0, 0, 0, 0, 0, CMD_ALL, "ref, cpu or cuda"},
+    {"--save-every", "save_every", FT_INT, S(save_every), 0, BIG, 0, 0, 0, CMD_TRAIN, "a non-negative integer (steps)"},
+    {"--log-every", "log_every", FT_INT, S(log_every), 1, BIG, 0, 0, 1, CMD_TRAIN, "a positive integer (steps)"},
+    {"--model", "model_name", FT_TEXT, S(model_name), 0, 0, 0, 0, 0, CMD_ALL, "a model name"},
+    {"--out", NULL, FT_TEXT, S(out), 0, 0, 0, 0, 0, CMD_TRAIN | CMD_PREDICT, "a path"},
+    {"--resume", NULL, FT_TEXT, S(resume), 0, 0, 0, 0, 0, CMD_TRAIN, "a run directory"},
+    {"--split", NULL, FT_TEXT, S(split), 0, 0, 0, 0, 0, CMD_EVAL | CMD_PREDICT, "train, val or test"},
+    {"--quiet", NULL, FT_BOOL, S(quiet), 0, 0, 0, 0, 0, CMD_TRAIN | CMD_EVAL, ""},
+};
+
+/* The reference's path-task defaults (spec/training.md §1.2). */
+static void settings_defaults(Settings *s)
+{
+    *s = (Settings){.epochs = 100, .batch = 8, .warmup = -1, .patience = 10, .save_every = 100, .log_every = 10,
+                    .lr = 1e-4, .weight_decay = 1e-4, .grad_clip = 1.0, .seed = 42, .split = "test"};
+}
+
+static void *field(Settings *s, const Flag *f) { return (char *)s + f->off; }
+
+static const void *cfield(const Settings *s, const Flag *f) { return (const char *)s + f->off; }
+
+__attribute__((format(printf, 2, 3))) static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "cssmc %s: error: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (try cssmc %s --help)\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+/* Failures after the command line was accepted: one line, status 1. */
+static int failure(const char *cmd, const char *msg)
+{
+    fprintf(stderr, "cssmc %s: error: %s\n", cmd, msg);
+    return 1;
+}
+
+/* ---- Parsing ---------------------------------------------------------- */
+
+static bool in_range(const Flag *f, double x)
+{
+    return (f->lo_open ? x > f->lo : x >= f->lo) && (f->hi_open ? x < f->hi : x <= f->hi);
+}
+
+static void split_list(StrVec *v, const char *text)
+{
+    v->len = 0;
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n) vec_push(v, xstrndup(p, n));
+        p += n + (p[n] == ',');
+    }
+}
+
+static bool set_value(const Flag *f, const char *text, Settings *s)
+{
+    void *p = field(s, f);
+    char *end;
+    errno = 0;
+    if (f->type == FT_INT) {
+        long long x = strtoll(text, &end, 10);
+        if (!*text || *end || errno || !in_range(f, (double)x)) return false;
+        *(int64_t *)p = x;
+    } else if (f->type == FT_REAL) {
+        double x = strtod(text, &end);
+        if (!*text || *end || !isfinite(x) || !in_range(f, x)) return false;
+        *(double *)p = x;
+    } else if (f->type == FT_LIST) {
+        split_list(p, text);
+    } else if (f->type == FT_BOOL) {
+        *(bool *)p = true;
+    } else {
+        *(const char **)p = text;
+        return *text != 0;
+    }
+    return true;
+}
+
+/* `--flag value` or `--flag=value`; a flag of another command is unknown here. */
+static int parse_flag(int argc, char **argv, int *i, unsigned cmd_bit, Settings *s)
+{
+    const char *a = argv[*i], *cmd = argv[0];
+    for (size_t k = 0; k < COUNT_OF(FLAGS); k++) {
+        const Flag *f = &FLAGS[k];
+        size_t n = strlen(f->name);
+        if (strncmp(a, f->name, n) || (a[n] && a[n] != '=') || !(f->cmds & cmd_bit)) continue;
+        const char *v = "";
+        if (f->type == FT_BOOL && a[n]) return usage_error(cmd, "%s takes no value", f->name);
+        if (f->type != FT_BOOL) {
+            if (a[n] == '=') v = a + n + 1;
+            else if (*i + 1 < argc) v = argv[++*i];
+            else return usage_error(cmd, "%s expects %s", f->name, f->expect);
+        }
+        if (!set_value(f, v, s)) return usage_error(cmd, "%s expects %s, got '%s'", f->name, f->expect, v);
+        s->given |= 1u << k;
+        s->given_model |= f->off == S(model_name);
+        return 0;
+    }
+    return usage_error(cmd, "unknown option '%s'", a);
+}
+
+static int parse_model_flag(int argc, char **argv, int *i, Settings *s)
+{
+    const char *a = argv[*i], *cmd = argv[0];
+    const char *v = a[2] ? a + 2 : *i + 1 < argc ? argv[++*i] : "";
+    if (a[1] == 'D' && (!strchr(v, '=') || *v == '=' || !strchr(v, '=')[1]))
+        return usage_error(cmd, "-D expects name=value, got '%s'", v);
+    if (a[1] == 'I' && !*v) return usage_error(cmd, "-I expects a folder");
+    vec_push(a[1] == 'D' ? &s->defines : &s->includes, v);
+    s->given_model = true;
+    return 0;
+}
+
+/* Returns 0, -1 after --help, or 2. Positional arguments go to pos. */
+static int parse_args(int argc, char **argv, unsigned cmd_bit, const char *usage, Settings *s, const char **pos,
+                      int maxpos, int *npos)
+{
+    settings_defaults(s);
+    *npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int rc = 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage, stdout), -1;
+        if (!strncmp(a, "-D", 2) || !strncmp(a, "-I", 2)) rc = parse_model_flag(argc, argv, &i, s);
+        else if (a[0] == '-' && a[1]) rc = parse_flag(argc, argv, &i, cmd_bit, s);
+        else if (*npos == maxpos) rc = usage_error(argv[0], "unexpected argument '%s'", a);
+        else pos[(*npos)++] = a;
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static bool given(const Settings *s, size_t off)
+{
+    for (size_t k = 0; k < COUNT_OF(FLAGS); k++)
+        if (FLAGS[k].off == off) return s->given >> k & 1;
+    return false;
+}
+
+/* ---- Paths ---------------------------------------------------------------- */
+
+static const char *absolute(const char *path)
+{
+    char buf[PATH_MAX];
+    return realpath(path, buf) ? xstrdup(buf) : path;
+}
+
+/* Folders become absolute (keeping a SCHEMA: prefix); generator specs stay. */
+static const char *absolute_data(const char *spec)
+{
+    if (source_is_generated(spec)) return spec;
+    const char *colon = strchr(spec, ':');
+    DataSchema schema;
+    if (colon) {
+        char *name = xstrndup(spec, (size_t)(colon - spec));
+        bool named = schema_parse(name, &schema) == 0;
+        free(name);
+        if (named) return xprintf("%.*s:%s", (int)(colon - spec), spec, absolute(colon + 1));
+    }
+    return absolute(spec);
+}
+
+static void absolute_paths(Settings *s)
+{
+    if (s->model) s->model = absolute(s->model);
+    if (s->data) s->data = absolute_data(s->data);
+    for (int i = 0; i < s->includes.len; i++) s->includes.data[i] = absolute(s->includes.data[i]);
+}
+
+static char *read_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    Vec(char) buf = {0};
+    for (int c; (c = fgetc(f)) != EOF;) vec_push(&buf, (char)c);
+    vec_push(&buf, 0);
+    fclose(f);
+    *len = (size_t)buf.len - 1;
+    return buf.data;
+}
+
+static bool is_file(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* A run directory in the way of a fresh run is refused before any work. */
+static int check_out(const char *cmd, const char *dir)
+{
+    struct stat sb;
+    char err[512];
+    if (stat(dir, &sb) != 0) return 0;           /* created later */
+    if (rundir_prepare(dir, false, err, sizeof err) == 0) return 0;
+    return usage_error(cmd, "--out %s", err);
+}
+
+static const char *default_out(const char *model)
+{
+    char stamp[32], *copy = xstrdup(model), *base = basename(copy), *dot = strrchr(base, '.');
+    if (dot) *dot = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime_r(&now, &tm));
+    return xprintf("runs/%s-%s", base, stamp);
+}
+
+/* ---- config.json ---------------------------------------------------------- */
+
+static void jw_strings(JsonWriter *w, const StrVec *v)
+{
+    jw_array(w);
+    for (int i = 0; i < v->len; i++) jw_string(w, v->data[i]);
+    jw_end_array(w);
+}
+
+static void jw_flag(JsonWriter *w, const Flag *f, const Settings *s)
+{
+    const void *p = cfield(s, f);
+    jw_key(w, f->key);
+    switch (f->type) {
+    case FT_INT: jw_int(w, *(const int64_t *)p); break;
+    case FT_REAL: jw_double(w, *(const double *)p); break;
+    case FT_LIST: jw_strings(w, p); break;
+    case FT_BOOL: jw_bool(w, *(const bool *)p); break;
+    case FT_TEXT:
+        if (*(const char *const *)p) jw_string(w, *(const char *const *)p);
+        else jw_null(w);
+        break;
+    }
+}
+
+static void jw_settings(JsonWriter *w, const Settings *s)
+{
+    jw_key(w, "model");
+    jw_string(w, s->model);
+    jw_key(w, "defines");
+    jw_strings(w, &s->defines);
+    jw_key(w, "includes");
+    jw_strings(w, &s->includes);
+    for (size_t k = 0; k < COUNT_OF(FLAGS); k++)
+        if (FLAGS[k].key) jw_flag(w, &FLAGS[k], s);
+}
+
+static int read_strings(const JsonValue *v, StrVec *out)
+{
+    if (!v || v->kind != JSON_ARRAY) return -1;
+    out->len = 0;
+    for (int i = 0; i < v->len; i++) {
+        if (v->items[i].kind != JSON_STRING) return -1;
+        vec_push(out, xstrdup(v->items[i].string));
+    }
+    return 0;
+}
+
+static int read_flag(const JsonValue *v, const Flag *f, Settings *s)
+{
+    void *p = field(s, f);
+    if (!v) return -1;
+    switch (f->type) {
+    case FT_INT:
+        if (v->kind != JSON_NUMBER || !v->integral || !in_range(f, (double)v->integer)) return -1;
+        *(int64_t *)p = v->integer;
+        return 0;
+    case FT_REAL:
+        if (v->kind != JSON_NUMBER || !in_range(f, v->number)) return -1;
+        *(double *)p = v->number;
+        return 0;
+    case FT_LIST: return read_strings(v, p);
+    case FT_BOOL:
+        if (v->kind != JSON_BOOL) return -1;
+        *(bool *)p = v->boolean;
+        return 0;
+    case FT_TEXT:
+        if (v->kind != JSON_STRING && v->kind != JSON_NULL) return -1;
+        *(const char **)p = v->kind == JSON_STRING ? xstrdup(v->string) : NULL;
+        return 0;
+    }
+    return -1;
+}
+
+/* The settings of a run from its config.json (`path` names it in messages). */
+static int settings_from_json(const JsonValue *cfg, const char *path, Settings *s, char *err, size_t errlen)
+{
+    settings_defaults(s);
+    const JsonValue *model = json_get(cfg, "model");
+    if (!model || model->kind != JSON_STRING) return snprintf(err, errlen, "%s: no string \"model\"", path), -1;
+    s->model = xstrdup(model->string);
+    if (read_strings(json_get(cfg, "defines"), &s->defines) || read_strings(json_get(cfg, "includes"), &s->includes))
+        return snprintf(err, errlen, "%s: \"defines\" and \"includes\" must be arrays of strings", path), -1;
+    for (size_t k = 0; k < COUNT_OF(FLAGS); k++) {
+        const Flag *f = &FLAGS[k];
+        if (f->key && read_flag(json_get(cfg, f->key), f, s))
+            return snprintf(err, errlen, "%s: \"%s\" is missing or not %s", path, f->key, f->expect), -1;
+    }
+    return 0;
+}
+
+static char *checkpoint_dir(const char *ckpt)
+{
+    char *copy = xstrdup(ckpt), *dir = xstrdup(dirname(copy));
+    free(copy);
+    return dir;
+}
+
+/* DIR/config.json into settings; its fingerprint into hash. */
+static int load_config(const char *dir, Settings *s, char hash[17], char *err, size_t errlen)
+{
+    JsonValue *cfg = rundir_read_config(dir, hash, err, errlen);
+    if (!cfg) return -1;
+    char *path = xprintf("%s/config.json", dir);
+    int rc = settings_from_json(cfg, path, s, err, errlen);
+    free(path);
+    json_free(cfg);
+    return rc;
+}
