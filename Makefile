@@ -19,6 +19,9 @@ UNIT    := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c
 .PHONY: all test test-gpu demo bench asan fuzz clean deps
 all: $(B)/cssmc $(UNIT)
 
+# The build needs flex, bison and the libraries: install them first.
+$(OBJS) $(B)/compiler/main.o: | deps
+
 deps:
 	@tools/deps.sh
 
@@ -51,7 +54,8 @@ $(B)/tests/unit/%: tests/unit/%.c $(B)/libcssm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libcssm.a $(LDLIBS)
 
-test: deps all
+test: all
+	@tools/deps.sh --test
 	@tests/run.sh
 
 test-gpu: deps all

@@ -405,3 +405,309 @@ static int load_config(const char *dir, Settings *s, char hash[17], char *err, s
     json_free(cfg);
     return rc;
 }
+
+/* ---- The model on a device -------------------------------------------------- */
+
+/* One compiled graph bound to an executor. */
+typedef struct Bound {
+    Graph *g;
+    Exec *e;
+    int x, targets, seed, logits;
+    int *param, *grad;       /* node of each TrainModel parameter, or -1 */
+} Bound;
+
+typedef struct Engine {
+    Bound train, fwd;
+    TrainModel m;
+    Device device;
+    int frames, height, width;
+} Engine;
+
+/* The driver's options for this model, through its own parser. The argument
+ * strings live as long as the process, as the graphs refer to them. */
+static int compile_options(const Settings *s, const char *cmd, Options *o)
+{
+    StrVec args = {0};
+    vec_push(&args, cmd);
+    vec_push(&args, s->model);
+    for (int i = 0; i < s->defines.len; i++) vec_push(&args, xprintf("-D%s", s->defines.data[i]));
+    for (int i = 0; i < s->includes.len; i++) vec_push(&args, xprintf("-I%s", s->includes.data[i]));
+    if (s->model_name) {
+        vec_push(&args, "--model");
+        vec_push(&args, s->model_name);
+    }
+    vec_push(&args, "--batch");
+    vec_push(&args, xprintf("%lld", (long long)s->batch));
+    return parse_options(args.len, (char **)args.data, OPT_MODEL, "", o);
+}
+
+static int model_shapes(Engine *en, Graph *g, const Settings *s, const char *cmd)
+{
+    char a[256], b[256];
+    const Node *x = node_at(g, g->inputs.data[0].node), *y = node_at(g, g->output);
+    if (g->inputs.len != 1 || x->shape.rank != 5 || x->shape.size[4] != 3 || x->dtype != DT_F32)
+        return fprintf(stderr, "cssmc %s: error: %s: the model input is %s; training needs one f32[B, T, H, W, 3]\n",
+                       cmd, s->model, shape_str(x->dtype, &x->shape, a, sizeof a)), 1;
+    if (y->shape.rank != 2 || y->dtype != DT_F32 || y->shape.size[0] != s->batch || y->shape.size[1] < 2)
+        return fprintf(stderr, "cssmc %s: error: %s: the model output is %s; expected f32[B=%lld, classes >= 2]\n",
+                       cmd, s->model, shape_str(y->dtype, &y->shape, b, sizeof b), (long long)s->batch), 1;
+    en->frames = (int)x->shape.size[1], en->height = (int)x->shape.size[2], en->width = (int)x->shape.size[3];
+    en->m.batch = (int)s->batch;
+    en->m.classes = (int)y->shape.size[1];
+    en->m.sample_floats = (size_t)en->frames * (size_t)en->height * (size_t)en->width * 3;
+    return 0;
+}
+
+/* The parameters, in the forward graph's order, over one flat buffer. */
+static void model_params(TrainModel *m, Graph *g)
+{
+    m->nparams = g->params.len;
+    m->params = xcalloc((size_t)MAX(m->nparams, 1), sizeof(TensorRef));
+    for (int p = 0; p < m->nparams; p++) {
+        const Param *pp = &g->params.data[p];
+        m->params[p] = (TensorRef){.name = pp->path, .ndim = pp->shape.rank};
+        for (int i = 0; i < pp->shape.rank; i++) m->params[p].shape[i] = pp->shape.size[i];
+    }
+    train_model_layout(m);
+}
+
+static void init_model(TrainModel *m, Graph *g, uint64_t seed)
+{
+    double **v = xcalloc((size_t)g->params.len + 1, sizeof(double *));
+    init_params(g, seed, v);
+    for (int p = 0; p < m->nparams; p++) {
+        int64_t n = tensor_numel(&m->params[p]);
+        for (int64_t j = 0; j < n; j++) m->params[p].data[j] = (float)v[p][j];
+        free(v[p]);
+    }
+    free(v);
+}
+
+static int node_of_input(Graph *g, const char *name)
+{
+    for (int i = 0; i < g->inputs.len; i++)
+        if (!strcmp(g->inputs.data[i].name, name)) return g->inputs.data[i].node;
+    ice("train: the training graph has no input %s", name);
+}
+
+static int node_of_probe(Graph *g, const char *name)
+{
+    for (int i = 0; i < g->probes.len; i++)
+        if (!strcmp(g->probes.data[i].name, name)) return g->probes.data[i].node;
+    ice("train: the training graph has no probe %s", name);
+}
+
+static int bind(Bound *b, Graph *g, Engine *en, bool train, char *err, size_t errlen)
+{
+    const TrainModel *m = &en->m;
+    *b = (Bound){.g = g, .x = g->inputs.data[0].node, .logits = g->output};
+    b->param = xmalloc(sizeof(int) * (size_t)MAX(m->nparams, 1));
+    b->grad = xmalloc(sizeof(int) * (size_t)MAX(m->nparams, 1));
+    for (int i = 0; i < m->nparams; i++) {
+        int p = 0;
+        while (p < g->params.len && strcmp(g->params.data[p].path, m->params[i].name)) p++;
+        b->param[i] = p < g->params.len ? g->params.data[p].node : -1;
+        b->grad[i] = train && p < g->params.len ? g->grads.data[p] : -1;
+    }
+    if (train) {
+        b->targets = node_of_input(g, "targets");
+        b->seed = g->loss_seed;
+        b->logits = node_of_probe(g, "logits");
+    }
+    b->e = exec_new(g, en->device, false, err, errlen);
+    return b->e ? 0 : -1;
+}
+
+static void unbind(Bound *b)
+{
+    exec_free(b->e);
+    if (b->g) graph_free(b->g);
+    free(b->param);
+    free(b->grad);
+}
+
+static void feed_params(Bound *b, const TrainModel *m)
+{
+    for (int i = 0; i < m->nparams; i++)
+        if (b->param[i] >= 0) exec_set(b->e, b->param[i], m->params[i].data);
+}
+
+static void engine_step(TrainModel *m, const float *x, const float *targets, double *loss, float *logits)
+{
+    Bound *b = &((Engine *)m->ctx)->train;
+    const float one = 1;
+    float l;
+    feed_params(b, m);
+    exec_set(b->e, b->x, x);
+    exec_set(b->e, b->targets, targets);
+    exec_set(b->e, b->seed, &one);
+    exec_run(b->e);
+    exec_get(b->e, b->g->output, &l);
+    *loss = l;
+    exec_get(b->e, b->logits, logits);
+    for (int i = 0; i < m->nparams; i++) {
+        float *g = m->grads + (m->params[i].data - m->flat);
+        if (b->grad[i] >= 0) exec_get(b->e, b->grad[i], g);
+        else memset(g, 0, sizeof(float) * (size_t)tensor_numel(&m->params[i]));
+    }
+}
+
+static void engine_forward(TrainModel *m, const float *x, float *logits)
+{
+    Bound *b = &((Engine *)m->ctx)->fwd;
+    feed_params(b, m);
+    exec_set(b->e, b->x, x);
+    exec_run(b->e);
+    exec_get(b->e, b->logits, logits);
+}
+
+static void engine_close(Engine *en)
+{
+    unbind(&en->train);
+    unbind(&en->fwd);
+    train_model_free_buffers(&en->m);
+    free(en->m.params);
+}
+
+/* Compiles the forward graph (and, for training, the training graph) and
+ * binds them to the device. Returns an exit status: 1 for a model that does
+ * not compile, 2 for a device this machine cannot run (an unknown -D name
+ * exits 2 inside the driver). */
+static int engine_open(Engine *en, const Settings *s, bool train, const char *cmd)
+{
+    Options o, ot;
+    char err[512];
+    *en = (Engine){.m.ctx = en, .m.step = engine_step, .m.forward = engine_forward};
+    if (!device_parse(s->device, &en->device)) ice("train: device %s was not checked", s->device);
+    int rc = compile_options(s, cmd, &o);
+    if (rc) return rc;
+    Graph *fwd = compile_model(&o, false);
+    if (!fwd) return 1;
+    if ((rc = model_shapes(en, fwd, s, cmd))) return graph_free(fwd), rc;
+    model_params(&en->m, fwd);
+    Graph *tg = NULL;
+    if (train && (compile_options(s, cmd, &ot) || !(tg = compile_training(&ot)))) return graph_free(fwd), 1;
+    if (bind(&en->fwd, fwd, en, false, err, sizeof err) || (tg && bind(&en->train, tg, en, true, err, sizeof err))) {
+        if (tg && !en->train.g) graph_free(tg);
+        engine_close(en);
+        return usage_error(cmd, "--device %s: %s", s->device, err);
+    }
+    return 0;
+}
+
+/* ---- Checks before any work ------------------------------------------------ */
+
+static int check_device(const char *cmd, Settings *s)
+{
+    Device d;
+    if (!s->device) s->device = device_name(device_default());
+    return device_parse(s->device, &d) ? 0 : usage_error(cmd, "--device expects ref, cpu or cuda, got '%s'", s->device);
+}
+
+static int check_data(const char *cmd, const Settings *s)
+{
+    char err[512];
+    if (!s->data) return usage_error(cmd, "--data is required (a dataset folder or NAME:gen[,key=value...])");
+    return source_check(s->data, err, sizeof err) ? usage_error(cmd, "%s", err) : 0;
+}
+
+static int check_split(const char *cmd, const Settings *s, Split *split)
+{
+    return split_parse(s->split, split) == 0 ? 0
+                                              : usage_error(cmd, "--split expects train, val or test, got '%s'", s->split);
+}
+
+/* ---- train -------------------------------------------------------------- */
+
+static const char train_usage[] =
+    "usage: cssmc train MODEL.cssm [-D name=value]... [-I dir]... --data SPEC [options]\n"
+    "       cssmc train --resume DIR\n"
+    "Trains a model with the reference recipe: softmax cross-entropy (label smoothing),\n"
+    "AdamW (0.9, 0.999, 1e-8, decoupled weight decay), linear warmup over min(500, total-1)\n"
+    "steps then cosine to 1% of the peak, global-norm clipping, non-finite updates skipped\n"
+    "(up to 5 in a row), evaluation after every epoch, early stopping on accuracy.\n"
+    "  --data SPEC            dataset folder (any released or generated layout; SCHEMA:DIR\n"
+    "                         names the schema, e.g. girik:DIR), or NAME:gen[,key=value...]\n"
+    "                         to generate samples on the fly (see cssmc data gen --help)\n"
+    "  --epochs N             epochs (100)         --steps N      exactly N steps instead\n"
+    "  --batch N              batch size (8)       --lr X         peak learning rate (1e-4)\n"
+    "  --weight-decay X       AdamW decay (1e-4)   --no-decay A,B parameters with a path\n"
+    "                         component A or B are not decayed (default: all decay, as main.py)\n"
+    "  --warmup N             warmup steps (default min(500, total-1))\n"
+    "  --grad-clip X          global-norm clip (1.0; 0 turns it off)\n"
+    "  --label-smoothing X    (0)                  --patience N   early stopping (10; 0 off)\n"
+    "  --seed N               initialisation and data order (42)\n"
+    "  --device ref|cpu|cuda  (default: the fastest present)\n"
+    "  --out DIR              run directory (default runs/MODEL-TIME; must be new or empty)\n"
+    "  --resume DIR           continue the run in DIR from its last checkpoint; its settings\n"
+    "                         come from DIR/config.json (flags given again must agree)\n"
+    "  --save-every N         steps between checkpoints (100; 0: at epoch ends only)\n"
+    "  --log-every N          steps between log lines (10)   --quiet   no progress display\n"
+    "  -D name=value, -I dir, --model NAME   as for cssmc MODEL.cssm\n"
+    "DIR gets config.json, metrics.jsonl, train.log, last.safetensors and best.safetensors\n"
+    "(lowest evaluation loss). The reported metric is the best evaluation accuracy.\n";
+
+static int check_fresh(const char *cmd, Settings *s)
+{
+    int rc;
+    if (!s->model) return usage_error(cmd, "no model file given");
+    if ((rc = check_data(cmd, s)) || (rc = check_device(cmd, s))) return rc;
+    if (!s->out) s->out = default_out(s->model);
+    absolute_paths(s);
+    return check_out(cmd, s->out);
+}
+
+static bool same_strings(const StrVec *a, const StrVec *b)
+{
+    if (a->len != b->len) return false;
+    for (int i = 0; i < a->len; i++)
+        if (strcmp(a->data[i], b->data[i])) return false;
+    return true;
+}
+
+static bool same_flag(const Flag *f, const Settings *a, const Settings *b)
+{
+    const void *p = cfield(a, f), *q = cfield(b, f);
+    switch (f->type) {
+    case FT_INT: return *(const int64_t *)p == *(const int64_t *)q;
+    case FT_REAL: return *(const double *)p == *(const double *)q;
+    case FT_LIST: return same_strings(p, q);
+    case FT_BOOL: return *(const bool *)p == *(const bool *)q;
+    case FT_TEXT: {
+        const char *x = *(const char *const *)p, *y = *(const char *const *)q;
+        return x == y || (x && y && !strcmp(x, y));
+    }
+    }
+    return false;
+}
+
+/* Flags given with --resume must agree with the run's config.json. */
+static int agree(const char *cmd, Settings *cli, const Settings *run, const char *dir)
+{
+    absolute_paths(cli);
+    for (size_t k = 0; k < COUNT_OF(FLAGS); k++) {
+        const Flag *f = &FLAGS[k];
+        if (f->key && !f->cosmetic && (cli->given >> k & 1) && !same_flag(f, cli, run))
+            return usage_error(cmd, "--resume %s: %s differs from the run's (%s/config.json)", dir, f->name, dir);
+    }
+    if (cli->model && strcmp(cli->model, run->model))
+        return usage_error(cmd, "--resume %s: the run trains %s, not %s", dir, run->model, cli->model);
+    if (cli->given_model && (!same_strings(&cli->defines, &run->defines) || !same_strings(&cli->includes, &run->includes)))
+        return usage_error(cmd, "--resume %s: -D/-I differ from the run's (%s/config.json)", dir, dir);
+    return 0;
+}
+
+static int load_resume(const char *cmd, Settings *cli, Settings *run, char hash[17])
+{
+    char err[512];
+    const char *dir = cli->resume;
+    if (cli->out) return usage_error(cmd, "--resume %s continues in %s; leave out --out", dir, dir);
+    if (load_config(dir, run, hash, err, sizeof err)) return usage_error(cmd, "--resume: %s", err);
+    int rc = agree(cmd, cli, run, dir);
+    if (rc) return rc;
+    run->resume = run->out = dir;
+    run->quiet = cli->quiet;
+    if (cli->given >> 14 & 1) run->log_every = cli->log_every;
+    if ((rc = check_data(cmd, run))) return rc;
+    return check_device(cmd, run);
+}

@@ -7,6 +7,8 @@
  *   lecun_normal       N(0, 1) truncated to [-2, 2], times sqrt(1/fan_in)/0.8796...
  *   xavier_normal      the same with fan_avg = (fan_in + fan_out)/2
  *   xavier_uniform     U(-l, l), l = sqrt(6/(fan_in + fan_out))
+ *   ramp(a, b)         a + b i for row-major element i (fixed, e.g. S4's pi n)
+ *   sqrt_ramp(a, b)    sqrt(a + b i) (S4-LegS's sqrt(n + 1/2), sqrt(2n + 1))
  * 0.87962566103423978 is the standard deviation of a standard normal truncated
  * to [-2, 2]; dividing by it makes the variance exactly 1/fan (Flax's
  * variance_scaling). Values are drawn in row-major order of the shape. */
@@ -35,9 +37,11 @@ void param_fans(const Shape *s, double *fan_in, double *fan_out)
     *fan_out = (double)s->size[s->rank - 1] * receptive;
 }
 
-static double draw(const Init *init, double fan_in, double fan_out, Rng *r)
+static double draw(const Init *init, int64_t i, double fan_in, double fan_out, Rng *r)
 {
     switch (init->kind) {
+    case INIT_RAMP: return init->a + init->b * (double)i;
+    case INIT_SQRT_RAMP: return sqrt(init->a + init->b * (double)i);
     case INIT_ZEROS: return 0;
     case INIT_ONES: return 1;
     case INIT_CONSTANT: return init->a;
@@ -65,6 +69,6 @@ void init_params(Graph *g, uint64_t seed, double **values)
         Rng r = rng_fold(root, (uint64_t)p);
         param_fans(&param->shape, &fan_in, &fan_out);
         values[p] = xmalloc(sizeof(double) * (size_t)(n ? n : 1));
-        for (int64_t i = 0; i < n; i++) values[p][i] = draw(&param->init, fan_in, fan_out, &r);
+        for (int64_t i = 0; i < n; i++) values[p][i] = draw(&param->init, i, fan_in, fan_out, &r);
     }
 }
