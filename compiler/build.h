@@ -62,11 +62,15 @@ struct BlockVal {
 };
 
 /* An affine form in a scan's carries: sum_k coef[k] * carry_k + off, where a
- * coefficient or the offset may be absent (-1). */
+ * coefficient or the offset may be absent (-1). A coefficient with col[k]
+ * set is a matrix over the carry's axis row[k] and its column col[k]
+ * (= row[k]'), applied as sum_j coef[.., row, j] carry_k[.., j] (from `A @ h`). */
 enum { MAX_CARRIES = 8 };
 struct Affine {
     int coef[MAX_CARRIES];
+    const char *row[MAX_CARRIES], *col[MAX_CARRIES];
     int off;
+    StepCtx *step;       /* the scan step the form belongs to */
 };
 
 typedef struct Binding {
@@ -107,8 +111,17 @@ struct Builder {
     Loc loc;             /* the model's location, for errors without a better place */
 };
 
-/* A scan step in progress (scan.c). */
+/* A scan step in progress (scan.c). AFFINE: evaluated once, vectorised
+ * over the axis, carries as affine forms; UNROLLED: evaluated once per index
+ * t with the carries as tensors; LEAF: a combine form's leaves, vectorised;
+ * COMBINE: a combine form's combiner, reading the partial results l and r. */
+typedef enum StepMode { STEP_AFFINE, STEP_UNROLLED, STEP_LEAF, STEP_COMBINE } StepMode;
 struct StepCtx {
+    StepMode mode;
+    bool nonaffine;              /* AFFINE: an operation outside affine forms was met */
+    int64_t t;                   /* UNROLLED: the current index */
+    int cur[MAX_CARRIES];        /* UNROLLED: h_{t-1} (nodes) */
+    const int *left, *right;     /* COMBINE: the partial results, one node per carry */
     Builder *b;
     Scan *scan;
     Loc loc;
@@ -193,6 +206,16 @@ int axis_of(Builder *b, int node, Value dim, Loc loc);
 /* scans (scan.c) */
 Value eval_scan(Builder *b, Inst *in, Scope *s, Expr *e);
 Value affine_binary(Builder *b, Op op, Value x, Value y, Loc loc);
+/* `x @ y` (tensors or affine forms): contracts the left operand's column
+ * axis X' with the right operand's axis X (the primed-label convention). */
+Value matmul_values(Builder *b, Value x, Value y, Loc loc);
+/* A carry-dependent value v reached an operation `what` that affine forms do
+ * not cover: the step is marked non-affine (and will be unrolled). */
+Value affine_escape(Value v, Loc loc, const char *what);
+/* `u[t]` inside a step: u itself (vectorised) or its slice at t (unrolled). */
+Value step_index_read(StepCtx *st, Value u, Loc loc);
+/* `l.k` / `r.k` inside a combine step. */
+Value eval_field(Builder *b, Inst *in, Scope *s, Expr *e);
 Value step_read_carry(StepCtx *st, int k, Loc loc);
 bool step_assign(StepCtx *st, const char *name, Value v, Loc loc);
 

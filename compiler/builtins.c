@@ -1,9 +1,9 @@
 /* builtins.c: the built-in functions of the language.
  *
  * Elementwise maths (computed statically on static numbers), reductions over
- * named axes, FFTs, layout (pad, flip, concat, chunk, split_dim, merge_dims,
- * as_complex, as_real), iota, attention, pooling, and the static helpers
- * (len, int, float). Layers with parameters are in layers.c. Each built-in
+ * named axes, FFTs (2-D and 1-D), circ and solve, layout (pad, flip, concat,
+ * chunk, split_dim, merge_dims, as_complex, as_real, eye, prime), iota,
+ * attention, pooling, and the static helpers (len, int, float). Layers with parameters are in layers.c. Each built-in
  * checks its arguments and reports mistakes at the argument. */
 #include "build.h"
 
@@ -238,6 +238,173 @@ static Value fft_call(Builder *b, Args *a)
     }
     if (inverse) return v_tensor(ir_fft(G(b), IR_IRFFT2, x, hpos, wpos, intern(W.s), W.i, a->call));
     return v_tensor(ir_fft(G(b), IR_RFFT2, x, hpos, wpos, wf, W.i / 2 + 1, a->call));
+}
+
+/* rfft(x, A), irfft(X, A): the 1-D transforms along axis A (S4ND, spec
+ * §2.2: numpy's rfft and irfft with n = size(A)). They are the 2-D ops over
+ * A and a size-1 axis, which is exact: a length-1 DFT is the identity, and
+ * irfft2 then scales by 1/size(A) and ignores Im of the DC and Nyquist
+ * columns as numpy's irfft does. */
+static int with_unit_axis(Builder *b, int x, int at, Loc loc)
+{
+    Shape s = *shp(b, x);
+    if (s.rank == MAX_RANK) return -1;
+    for (int i = s.rank; i > at; i--) s.label[i] = s.label[i - 1], s.size[i] = s.size[i - 1];
+    s.label[at] = intern("#one"), s.size[at] = 1, s.rank++;
+    return ir_reshape(G(b), x, &s, loc);
+}
+
+static Value fft1_call(Builder *b, Args *a)
+{
+    bool inverse = !strcmp(a->fn, "irfft");
+    int x = tensor_arg(b, a, NULL, 0);
+    Value A = arg_get(a, NULL, 1);
+    if (x < 0) return v_error();
+    if (A.kind != V_DIM || (node_at(G(b), x)->dtype == DT_C64) != inverse) {
+        diag_error(a->call, "%s(x, A) needs %s tensor and the transformed dim", a->fn, inverse ? "a complex" : "a real");
+        return v_error();
+    }
+    const char *af = label_derived(A.s, "/2+1");
+    int k = inverse ? shape_find(shp(b, x), af) : axis_of(b, x, A, arg_loc(a, NULL, 1));
+    if (k < 0) {
+        if (inverse) diag_error(arg_loc(a, NULL, 0), "irfft expects a spectrum with an axis %s", af);
+        return v_error();
+    }
+    int x1 = with_unit_axis(b, x, k, a->call);
+    if (x1 < 0) return v_error();
+    int y = inverse ? ir_fft(G(b), IR_IRFFT2, x1, k, k + 1, intern(A.s), A.i, a->call)
+                    : ir_fft(G(b), IR_RFFT2, x1, k, k + 1, af, A.i / 2 + 1, a->call);
+    Shape out = *shp(b, x);
+    out.label[k] = inverse ? intern(A.s) : af;
+    out.size[k] = inverse ? A.i : A.i / 2 + 1;
+    return v_tensor(ir_reshape(G(b), y, &out, a->call));
+}
+
+/* circ(x, k, H, W): the real-space circular depthwise correlation of spec
+ * §3.14, y[i,j] = sum_ab k[a,b] x[(i+a+1)%H, (j+b+1)%W], other axes
+ * broadcast by label (ops.def CIRC). */
+static Value fn_circ(Builder *b, Args *a)
+{
+    int x = tensor_arg(b, a, NULL, 0), k = tensor_arg(b, a, NULL, 1);
+    Value H = arg_get(a, NULL, 2), W = arg_get(a, NULL, 3);
+    if (x < 0 || k < 0) return v_error();
+    if (H.kind != V_DIM || W.kind != V_DIM) {
+        diag_error(a->call, "circ(x, k, H, W) needs the two spatial dims");
+        return v_error();
+    }
+    for (int i = 0; i < 2; i++) {
+        int t = i ? k : x;
+        if (node_at(G(b), t)->dtype != DT_F32) {
+            diag_error(arg_loc(a, NULL, i), "circ works on real tensors");
+            return v_error();
+        }
+        if (axis_of(b, t, H, arg_loc(a, NULL, i)) < 0 || axis_of(b, t, W, arg_loc(a, NULL, i)) < 0) return v_error();
+    }
+    char why[256];
+    Shape s;
+    if (!broadcast_check(shp(b, x), shp(b, k), &s, why, sizeof why)) {
+        diag_error(a->call, "circ: %s", why);
+        return v_error();
+    }
+    return v_tensor(ir_circ(G(b), x, k, intern(H.s), intern(W.s), false, a->call));
+}
+
+/* The (X, X') pair of a matrix argument, reported at the argument. */
+static bool matrix_axes(Builder *b, Args *a, int m, const char **row, const char **col)
+{
+    const Shape *s = shp(b, m);
+    int found = 0;
+    for (int i = 0; i < s->rank; i++) {
+        const char *p = label_derived(s->label[i], "'");
+        if (shape_find(s, p) >= 0) *row = s->label[i], *col = p, found++;
+    }
+    if (found == 1) return true;
+    diag_error(arg_loc(a, NULL, 0), "%s needs a matrix with one axis X and its column X' (eye(X), prime(x, X))", a->fn);
+    return false;
+}
+
+/* A^-1 r with r lacking the column label. */
+static Value solve_vector(Builder *b, Args *a, int A, int r, const char *row, const char *col)
+{
+    Shape as = *shp(b, A), want;
+    char why[256];
+    int c = shape_find(&as, col);
+    for (int i = c; i < as.rank - 1; i++) as.label[i] = as.label[i + 1], as.size[i] = as.size[i + 1];
+    as.rank--;
+    if (!broadcast_check(shp(b, r), &as, &want, why, sizeof why)) {
+        diag_error(a->call, "solve: %s", why);
+        return v_error();
+    }
+    return v_tensor(ir_solve(G(b), A, ir_broadcast(G(b), r, &want, a->call), row, col, a->call));
+}
+
+/* solve(A, b): x with sum_j A[.., X, j] x[j] = b[.., X], j the column X'
+ * (the primed-label convention of '@'); other axes batch (ops.def SOLVE).
+ * A matrix b[.., X, X'] gives A^-1 b: its columns are systems of their own. */
+static Value fn_solve(Builder *b, Args *a)
+{
+    int A = tensor_arg(b, a, NULL, 0), r = tensor_arg(b, a, NULL, 1);
+    const char *row, *col, *rhs = intern("#rhs");
+    if (A < 0 || r < 0 || !matrix_axes(b, a, A, &row, &col)) return v_error();
+    if (shape_find(shp(b, r), row) < 0) {
+        diag_error(arg_loc(a, NULL, 1), "solve: the right-hand side needs the axis %s", row);
+        return v_error();
+    }
+    int cpos = shape_find(shp(b, r), col);
+    if (cpos < 0) return solve_vector(b, a, A, r, row, col);
+    Value v = solve_vector(b, a, A, ir_relabel(G(b), r, cpos, rhs, a->call), row, col);
+    if (v.kind != V_TENSOR) return v;
+    return v_tensor(ir_relabel(G(b), v.node, shape_find(shp(b, v.node), rhs), col, a->call));
+}
+
+/* eye(X): the identity f32[X, X']; prime(x, X): axis X relabelled X'. With
+ * outer, these are the matrix forms that '@' and solve read. */
+static Value fn_eye(Builder *b, Args *a)
+{
+    Value X = arg_get(a, NULL, 0);
+    if (X.kind != V_DIM) {
+        if (X.kind != V_ERROR) diag_error(a->call, "eye(X) needs a dim");
+        return v_error();
+    }
+    Shape r = {.rank = 1, .label = {intern(X.s)}, .size = {X.i}};
+    Shape c = {.rank = 1, .label = {label_derived(X.s, "'")}, .size = {X.i}};
+    int i = ir_add(G(b), IR_IOTA, DT_F32, &r, NULL, 0, NULL, a->call), j = ir_add(G(b), IR_IOTA, DT_F32, &c, NULL, 0, NULL, a->call);
+    return v_tensor(ir_binary(G(b), IR_EQ, i, j, a->call));
+}
+
+/* outer(u, v, X): u[.., X] v[.., X'] (v's X relabelled), the matrix u_i v_j.
+ * No conjugation; an outer product over related labels is meant here. */
+static Value fn_outer(Builder *b, Args *a)
+{
+    int u = tensor_arg(b, a, NULL, 0), v = tensor_arg(b, a, NULL, 1);
+    Value X = arg_get(a, NULL, 2);
+    if (u < 0 || v < 0 || axis_of(b, u, X, arg_loc(a, NULL, 0)) < 0) return v_error();
+    int k = axis_of(b, v, X, arg_loc(a, NULL, 1));
+    if (k < 0) return v_error();
+    const char *p = label_derived(intern(X.s), "'");
+    char why[256];
+    Shape s;
+    v = ir_relabel(G(b), v, k, p, a->call);
+    if (shape_find(shp(b, u), p) >= 0 || !broadcast_check(shp(b, u), shp(b, v), &s, why, sizeof why)) {
+        diag_error(a->call, "outer: the operands do not combine over %s and %s", X.s, p);
+        return v_error();
+    }
+    return v_tensor(ir_binary(G(b), IR_MUL, u, v, a->call));
+}
+
+static Value fn_prime(Builder *b, Args *a)
+{
+    int x = tensor_arg(b, a, NULL, 0);
+    Value X = arg_get(a, NULL, 1);
+    if (x < 0) return v_error();
+    int k = axis_of(b, x, X, arg_loc(a, NULL, 1));
+    if (k < 0) return v_error();
+    const char *p = label_derived(shp(b, x)->label[k], "'");
+    if (shape_find(shp(b, x), p) >= 0) {
+        diag_error(a->call, "prime: the tensor already has an axis %s", p);
+        return v_error();
+    }
+    return v_tensor(ir_relabel(G(b), x, k, p, a->call));
 }
 
 /* ---- layout ---- */
@@ -656,6 +823,8 @@ static const Builtin builtins[] = {
     {"as_complex", fn_as_complex}, {"as_real", fn_as_real}, {"interleave", fn_interleave}, {"arange", fn_arange},
     {"attention", fn_attention}, {"max_pool", fn_max_pool}, {"drop_path", fn_drop_path},
     {"len", fn_len}, {"int", fn_int}, {"float", fn_float}, {"add", fn_add},
+    {"rfft", fft1_call}, {"irfft", fft1_call}, {"circ", fn_circ}, {"solve", fn_solve}, {"eye", fn_eye},
+    {"prime", fn_prime}, {"outer", fn_outer},
 };
 
 static BuiltinFn find_builtin(const char *name)
@@ -679,10 +848,7 @@ Value call_builtin(Builder *b, Inst *in, Scope *s, const char *name, Expr *call)
         Arg *arg = &call->args.data[i];
         a.v[a.n] = eval(b, in, s, arg->value);
         if (a.v[a.n].kind == V_ERROR) return v_error();
-        if (a.v[a.n].kind == V_AFFINE) {
-            diag_error(arg->value->loc, "%s of a carry makes this scan step non-affine; only affine steps (h = A*h + b) are supported yet", name);
-            return v_error();
-        }
+        if (a.v[a.n].kind == V_AFFINE) return affine_escape(a.v[a.n], arg->value->loc, name);
         a.name[a.n] = arg->name;
         a.loc[a.n++] = arg->value->loc;
     }

@@ -6,6 +6,8 @@
  * (including an unknown -D name, reported before any work). */
 #include "driver.h"
 #include "commands.h"
+#include "exec.h"
+#include "kernel.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +65,7 @@ static int parse_flag(int argc, char **argv, int *i, unsigned acc, Options *o)
         return 0;
     }
     if ((acc & OPT_MODEL) && !strncmp(a, "-d", 2) && a[2] && a[2] != '-') {
-        if (strspn(a + 2, "PSAO") != strlen(a + 2)) return usage_error(cmd, "-d takes letters from PSAO, got '%s'", a + 2);
+        if (strspn(a + 2, "PSAOFL") != strlen(a + 2)) return usage_error(cmd, "-d takes letters from PSAOFL, got '%s'", a + 2);
         o->dumps = a + 2;
         return 0;
     }
@@ -73,7 +75,8 @@ static int parse_flag(int argc, char **argv, int *i, unsigned acc, Options *o)
     if ((acc & OPT_MODEL) && (v = flag_value(argc, argv, i, "--model"))) return o->model_name = v, 0;
     if ((acc & OPT_BLOCK) && (v = flag_value(argc, argv, i, "--block"))) return o->block = v, 0;
     if ((acc & OPT_EXEC) && (v = flag_value(argc, argv, i, "--device"))) {
-        if (strcmp(v, "ref")) return usage_error(cmd, "--device expects ref (cpu and cuda come with the fused backends), got '%s'", v);
+        Device d;
+        if (!device_parse(v, &d)) return usage_error(cmd, "--device expects ref, cpu or cuda, got '%s'", v);
         return o->device = v, 0;
     }
     if ((acc & OPT_EXEC) && !strcmp(a, "--f64")) return o->f64 = true, 0;
@@ -84,12 +87,36 @@ static int parse_flag(int argc, char **argv, int *i, unsigned acc, Options *o)
     return usage_error(cmd, "unknown option '%s'", a);
 }
 
+bool take_flag(int *argc, char **argv, const char *flag)
+{
+    int w = 1;
+    bool seen = false;
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], flag)) seen = true;
+        else argv[w++] = argv[i];
+    }
+    *argc = w;
+    return seen;
+}
+
+const char *take_value(int *argc, char **argv, const char *flag)
+{
+    int w = 1;
+    const char *v = NULL;
+    for (int i = 1; i < *argc; i++) {
+        const char *got = flag_value(*argc, argv, &i, flag);
+        if (got) v = got;
+        else argv[w++] = argv[i];
+    }
+    *argc = w;
+    return v;
+}
+
 int parse_options(int argc, char **argv, unsigned accepted, const char *usage, Options *o)
 {
     memset(o, 0, sizeof *o);
     o->command = argv[0];
     o->batch = 2;
-    o->device = "ref";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);
@@ -102,6 +129,7 @@ int parse_options(int argc, char **argv, unsigned accepted, const char *usage, O
         else vec_push(&o->rest, argv[i]);
     }
     if (!o->model_path) return usage_error(o->command, "no model file given%s", "");
+    if ((accepted & OPT_EXEC) && !o->device) o->device = device_name(device_default());
     return 0;
 }
 
@@ -173,6 +201,16 @@ static void dump(Options *o, char letter, const char *title, Graph *g)
     print_graph(stdout, g);
 }
 
+/* -dF and -dL: the fusion groups and the kernel list of the final graph. */
+static void dump_lowered(Options *o, Graph *g)
+{
+    if (!wants(o, 'F') && !wants(o, 'L')) return;
+    Lowered *p = lower(g, &(LowerOptions){.fuse = true});
+    if (wants(o, 'F')) print_fusion(stdout, p);
+    if (wants(o, 'L')) print_program(stdout, p);
+    program_free(p);
+}
+
 Graph *compile_model(Options *o, bool grad)
 {
     static Arena arena;
@@ -191,13 +229,17 @@ Graph *compile_model(Options *o, bool grad)
     if (!g) return NULL;
     verified(g, "build");
     dump(o, 'S', "shapes", g);
-    if (!grad) return g;
+    if (!grad) {
+        dump_lowered(o, g);
+        return g;
+    }
     differentiate(g);
     verified(g, "autodiff");
     dump(o, 'A', "autodiff", g);
     g = simplify(g);
     verified(g, "simplify");
     dump(o, 'O', "simplify", g);
+    dump_lowered(o, g);
     return g;
 }
 
@@ -223,7 +265,8 @@ static const char summary_usage[] =
     "  -I dir          search dir for imports (before the installed models/)\n"
     "  --batch N       batch size of the model input (default 2)\n"
     "  --model NAME    which model of the file (default: the first)\n"
-    "  -dLETTERS       print the IR after: P parse, S shapes, A autodiff, O simplify\n";
+    "  -dLETTERS       print the IR after: P parse, S shapes, A autodiff, O simplify,\n"
+    "                  F fusion (the groups), L lowering (the kernel list)\n";
 
 static void print_summary(Options *o, Graph *g)
 {

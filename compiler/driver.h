@@ -14,11 +14,11 @@ typedef struct Options {
     const char *model_path;
     Vec(Override) overrides;
     Vec(const char *) includes;
-    const char *dumps;          /* letters after -d: P S A O */
+    const char *dumps;          /* letters after -d: P S A O F L */
     const char *model_name;     /* --model: which model of the file */
     const char *block;          /* --block: instantiate one block alone */
     int64_t batch;
-    const char *device;
+    const char *device;         /* ref, cpu or cuda; with OPT_EXEC, the default device if not given */
     bool f64;
     uint64_t seed;
     const char *input, *out;
@@ -36,6 +36,12 @@ enum {
 /* Parses argv (argv[0] is the command). Returns 0, or the exit status to
  * return now (0 after --help, 2 for a bad command line). */
 int parse_options(int argc, char **argv, unsigned accepted, const char *usage, Options *o);
+
+/* Command-specific flags, taken out of argv before parse_options: a
+ * boolean flag (true if present), or a flag with a value (`--flag v` or
+ * `--flag=v`; NULL if absent, "" if the value is missing). */
+bool take_flag(int *argc, char **argv, const char *flag);
+const char *take_value(int *argc, char **argv, const char *flag);
 
 /* Runs the pipeline. grad: also differentiate (and simplify). Returns NULL
  * after reporting errors. */

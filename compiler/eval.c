@@ -244,6 +244,7 @@ static Value tensor_binary(Builder *b, Op op, Value x, Value y, Loc loc)
 Value binary_values(Builder *b, Op op, Value x, Value y, Loc loc)
 {
     if (x.kind == V_ERROR || y.kind == V_ERROR) return v_error();
+    if (op == OP_MATMUL) return matmul_values(b, x, y, loc);
     if (x.kind == V_AFFINE || y.kind == V_AFFINE) {
         return affine_binary(b, op, x, y, loc);
     }
@@ -370,7 +371,7 @@ Value eval(Builder *b, Inst *in, Scope *s, Expr *e)
         v.kind = V_DIMMAP;
         return v;
     }
-    case E_FIELD: diag_error(e->loc, "field access '.%s' is not supported yet", e->name); return v_error();
+    case E_FIELD: return eval_field(b, in, s, e);
     case E_RANGE: diag_error(e->loc, "a range 'a:b' is only valid inside an index"); return v_error();
     }
     return v_error();
@@ -493,7 +494,7 @@ Value tensor_index(Builder *b, Inst *in, Scope *s, Expr *e)
                        step->axis_label, got);
             return v_error();
         }
-        return v;
+        return step_index_read(step, v, e->loc);
     }
     Value base = eval(b, in, s, e->lhs);
     if (base.kind == V_ERROR) return base;

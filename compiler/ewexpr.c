@@ -11,8 +11,9 @@
  * added to ops.def without a line here is reported by ew_check_table (a unit
  * test runs it) and falls back to the reference executor on the cpu device.
  *
- * Complex ops whose exactness matters (division, exp, log, abs) compute in
- * double and round once, as the reference does; the rest compute in float.
+ * Complex ops that round more than once in float (product, division, exp,
+ * log, abs) compute in double and round once, as the reference does; the
+ * rest compute in float, where one op rounds once either way.
  * This file also prints one Val of a kernel as a C statement, since that is
  * the same text in both renderers. */
 #include "kernel.h"
@@ -109,7 +110,9 @@ static const char prelude_common[] =
     "DEV c64 c_conj(c64 a) { return c_make(a.re, -a.im); }\n"
     "DEV c64 c_add(c64 a, c64 b) { return c_make(a.re + b.re, a.im + b.im); }\n"
     "DEV c64 c_sub(c64 a, c64 b) { return c_make(a.re - b.re, a.im - b.im); }\n"
-    "DEV c64 c_mul(c64 a, c64 b) { return c_make(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re); }\n"
+    "DEV c64 c_mul(c64 a, c64 b) {\n"
+    "    return c_make((float)((double)a.re * b.re - (double)a.im * b.im), (float)((double)a.re * b.im + (double)a.im * b.re));\n"
+    "}\n"
     "DEV c64 c_div(c64 a, c64 b) {\n"
     "    double d = (double)b.re * b.re + (double)b.im * b.im;\n"
     "    return c_make((float)(((double)a.re * b.re + (double)a.im * b.im) / d),\n"
@@ -188,7 +191,7 @@ static void print_op(FILE *f, const Kernel *k, const Val *x)
     }
 }
 
-void ew_print_val(FILE *f, const Program *p, const Kernel *k, int v)
+void ew_print_val(FILE *f, const Lowered *p, const Kernel *k, int v)
 {
     const Val *x = &k->vals.data[v];
     fprintf(f, "%s v%d = ", type_name(x->dtype), v);
@@ -221,9 +224,49 @@ void ew_print_val(FILE *f, const Program *p, const Kernel *k, int v)
     (void)p;
 }
 
+/* ---- folding in reduce kernels ---- */
+
+static bool product_fold(const Kernel *k)
+{
+    const Val *r = &k->vals.data[k->result];
+    return k->kind == KK_REDUCE && k->fold == IR_SUM && r->kind == VAL_OP && r->op == IR_MUL;
+}
+
+bool ew_val_printed(const Kernel *k, int v) { return v != k->result || !product_fold(k); }
+
+/* Operand k of the product as a double pair (re, im), im "0" for f32. */
+static void product_operand(const Kernel *k, int v, char *re, char *im, size_t n)
+{
+    bool c = k->vals.data[v].dtype == DT_C64;
+    snprintf(re, n, c ? "(double)v%d.re" : "(double)v%d", v);
+    snprintf(im, n, c ? "(double)v%d.im" : "0.0", v);
+}
+
+void ew_print_fold(FILE *f, const Kernel *k, const char *acc, const char *acc_im, const char *indent)
+{
+    const Val *r = &k->vals.data[k->result];
+    bool cplx = r->dtype == DT_C64;
+    if (k->fold == IR_MAX) {
+        fprintf(f, "%s%s = f_max_first(%s, v%d);\n", indent, acc, acc, k->result);
+        return;
+    }
+    if (!product_fold(k)) {
+        if (cplx) fprintf(f, "%s%s += v%d.re;\n%s%s += v%d.im;\n", indent, acc, k->result, indent, acc_im, k->result);
+        else fprintf(f, "%s%s += v%d;\n", indent, acc, k->result);
+        return;
+    }
+    char ar[32], ai[32], br[32], bi[32];
+    product_operand(k, r->in[0], ar, ai, sizeof ar);
+    product_operand(k, r->in[1], br, bi, sizeof br);
+    if (!cplx) fprintf(f, "%s%s += %s * %s;\n", indent, acc, ar, br);
+    else
+        fprintf(f, "%s%s += %s * %s - %s * %s;\n%s%s += %s * %s + %s * %s;\n", indent, acc, ar, br, ai, bi, indent,
+                acc_im, ar, bi, ai, br);
+}
+
 /* ---- comments that point back to the source ---- */
 
-void print_kernel_comment(FILE *f, const Program *p, const Kernel *k)
+void print_kernel_comment(FILE *f, const Lowered *p, const Kernel *k)
 {
     static const char *const kinds[] = {"map", "reduce", "scan"};
     char shape[512];
@@ -236,7 +279,7 @@ void print_kernel_comment(FILE *f, const Program *p, const Kernel *k)
         FILE *m = open_memstream(&line, &len);
         print_node(m, p->g, k->fused.data[i]);
         fclose(m);
-        for (char *s = line; (s = strstr(s, "*/")); ) s[1] = ' ';   /* a label like "H*/2" */
+        for (char *s = line; (s = strstr(s, "*/")); ) s[1] = ' ';   /* a label holding a comment terminator */
         fprintf(f, " *   %s", line);
         free(line);
     }

@@ -1,6 +1,6 @@
-/* gradcheck.c: the commands that execute a model on the reference executor:
- * `run` (one forward pass) and `gradcheck` (autodiff against central
- * differences, in f64).
+/* gradcheck.c: the commands that execute a model: `run` (one forward pass
+ * on any device) and `gradcheck` (autodiff against central differences, in
+ * f64 on the reference executor, and a fused device against the reference).
  *
  * gradcheck draws the parameters with their initialisers, a standard-normal
  * input and a standard-normal output cotangent w, so the checked loss is
@@ -10,10 +10,20 @@
  * over a sample of its entries and
  * reports the relative error max|a - n| / max(max|a|, max|n|); it fails
  * (exit 1) when any exceeds the tolerance, or when too many entries sit next
- * to non-smooth points for the comparison to mean anything. */
+ * to non-smooth points for the comparison to mean anything.
+ *
+ * With --device cpu or cuda (the default is the fastest device present),
+ * gradcheck also runs the differentiated graph on that device and on the
+ * reference executor, both in f32 on the same values, and compares the
+ * output and every gradient by the same relative error (tolerance
+ * --device-tol, default 1e-5). --entries 0 skips the finite differences.
+ * --stats prints the runtime's counters, including those of a second device
+ * run, where nothing may compile or plan. */
 #include "driver.h"
 #include "commands.h"
+#include "exec.h"
 #include "formats.h"
+#include "jit.h"
 #include "init.h"
 #include "ref.h"
 #include "rng.h"
@@ -151,23 +161,36 @@ static const char gradcheck_usage[] =
     "error; exit 1 if any exceeds the tolerance (default 1e-6).\n"
     "  --block NAME   check one block alone on a random f32[B,T,H,W,C] input\n"
     "                 (sizes from -D seq_len, image_size, embed_dim; --batch)\n"
-    "  --entries N    entries checked per parameter tensor (default 24)\n";
+    "  --entries N    entries checked per parameter tensor (default 24; 0: none)\n"
+    "  --device D     also compare D's forward and gradients (f32) with the reference\n"
+    "                 executor's: cpu or cuda (default: cuda with a GPU, else cpu); ref: no\n"
+    "  --device-tol X tolerance of that comparison (default 1e-5)\n"
+    "  --stats        print the runtime's counters\n";
 
-/* Pulls --entries and --tol out of argv before the shared option parser. */
-static int gradcheck_flags(int *argc, char **argv, int *entries, double *tol)
+typedef struct CheckFlags {
+    int entries;
+    double tol, device_tol;
+    bool stats;
+} CheckFlags;
+
+/* Pulls --entries, --tol and --device-tol out of argv before the shared
+ * option parser. */
+static int gradcheck_flags(int *argc, char **argv, CheckFlags *cf)
 {
     int w = 1;
+    cf->stats = take_flag(argc, argv, "--stats");
     for (int i = 1; i < *argc; i++) {
         char *end;
-        if ((!strcmp(argv[i], "--entries") || !strcmp(argv[i], "--tol")) && i + 1 < *argc) {
-            bool is_tol = !strcmp(argv[i], "--tol");
+        bool entries = !strcmp(argv[i], "--entries"), tol = !strcmp(argv[i], "--tol");
+        if ((entries || tol || !strcmp(argv[i], "--device-tol")) && i + 1 < *argc) {
             double v = strtod(argv[i + 1], &end);
-            if (*end || v <= 0) {
+            if (*end || v < 0 || (v == 0 && !entries)) {
                 fprintf(stderr, "cssmc gradcheck: error: %s expects a positive number, got '%s'\n", argv[i], argv[i + 1]);
                 return 2;
             }
-            if (is_tol) *tol = v;
-            else *entries = (int)v;
+            if (entries) cf->entries = (int)v;
+            else if (tol) cf->tol = v;
+            else cf->device_tol = v;
             i++;
             continue;
         }
@@ -177,34 +200,113 @@ static int gradcheck_flags(int *argc, char **argv, int *entries, double *tol)
     return 0;
 }
 
-int cmd_gradcheck(int argc, char **argv)
+/* ---- a fused device against the reference executor ---- */
+
+static float *to_f32(const double *v, int64_t n)
 {
-    int entries = 24;
-    double tol = 1e-6;
-    int rc = gradcheck_flags(&argc, argv, &entries, &tol);
-    Options o;
-    if (rc || (rc = parse_options(argc, argv, OPT_MODEL | OPT_EXEC | OPT_BLOCK, gradcheck_usage, &o)))
-        return rc < 0 ? 0 : rc;
-    Graph *g = compile_model(&o, true);
-    if (!g) return 1;
-    Rng r = rng_new(o.seed + 1);
-    Feed f = {.params = xcalloc((size_t)g->params.len + 1, sizeof(double *))};
-    init_params(g, o.seed, f.params);
-    int x = g->inputs.data[0].node;
-    f.input = random_normal(numel_of(g, x), &r);
-    f.seed = random_normal(numel_of(g, g->output), &r);
+    float *f = xmalloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) f[i] = (float)v[i];
+    return f;
+}
+
+static void feed_exec(Exec *e, Graph *g, Feed *f)
+{
+    for (int p = 0; p < g->params.len; p++) {
+        float *v = to_f32(f->params[p], numel_of(g, g->params.data[p].node));
+        exec_set(e, g->params.data[p].node, v);
+        free(v);
+    }
+    for (int i = 0; i < g->inputs.len; i++) {
+        int node = g->inputs.data[i].node;
+        float *v = to_f32(node == g->loss_seed ? f->seed : f->input, numel_of(g, node));
+        exec_set(e, node, v);
+        free(v);
+    }
+}
+
+/* max|a - b| / max(max|a|, max|b|) of one node's values on two executors. */
+static double node_error(Exec *a, Exec *b, Graph *g, int node)
+{
+    int64_t n = numel_of(g, node);
+    float *x = xmalloc(sizeof(float) * (size_t)(n ? n : 1)), *y = xmalloc(sizeof(float) * (size_t)(n ? n : 1));
+    exec_get(a, node, x);
+    exec_get(b, node, y);
+    double diff = 0, scale = 0;
+    for (int64_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)x[i] - y[i]));
+        if (x[i] != y[i] && (isnan(x[i]) || isnan(y[i]))) diff = INFINITY;
+        scale = fmax(scale, fmax(fabs((double)x[i]), fabs((double)y[i])));
+    }
+    free(x);
+    free(y);
+    return scale > 0 ? diff / scale : diff;
+}
+
+static uint64_t steady_work(void)
+{
+    return cssm_counter_get(CSSM_CTR_HOST_COMPILES) + cssm_counter_get(CSSM_CTR_NVRTC_COMPILES) +
+           cssm_counter_get(CSSM_CTR_FFT_PLANS) + cssm_counter_get(CSSM_CTR_BYTES_ALLOCATED);
+}
+
+/* Runs the device twice (the second run must compile, plan and allocate
+ * nothing) and the reference once, then compares output and gradients. */
+static int device_check(Graph *g, Device d, Feed *f, const CheckFlags *cf)
+{
+    char err[4096];
+    Exec *dev = exec_new(g, d, false, err, sizeof err);
+    if (!dev) {
+        fprintf(stderr, "cssmc gradcheck: error: %s\n", err);
+        return 1;
+    }
+    Exec *ref = exec_new(g, DEV_REF, false, err, sizeof err);
+    feed_exec(dev, g, f);
+    feed_exec(ref, g, f);
+    exec_run(dev);
+    uint64_t before = steady_work();
+    exec_run(dev);
+    uint64_t steady = steady_work() - before;
+    exec_run(ref);
+    double worst = node_error(dev, ref, g, g->output);
+    printf("device %s: output rel error %.3e\n", device_name(d), worst);
+    int checked = 1;
+    for (int p = 0; p < g->params.len; p++) {
+        if (g->grads.data[p] < 0) continue;
+        double e = node_error(dev, ref, g, g->grads.data[p]);
+        printf("device %s: %-36s rel error %.3e\n", device_name(d), g->params.data[p].path, e);
+        worst = fmax(worst, e), checked++;
+    }
+    exec_free(dev);
+    exec_free(ref);
+    printf("device %s vs ref (f32): max relative error %.3e over %d tensors (tolerance %.1e)\n", device_name(d),
+           worst, checked, cf->device_tol);
+    if (steady) printf("device %s: the second run compiled, planned or allocated again\n", device_name(d));
+    return worst <= cf->device_tol && !steady ? 0 : 1;
+}
+
+static void print_stats(void)
+{
+    printf("## stats\n");
+    cssm_counters_print(stdout);
+}
+
+/* Autodiff against central differences on the reference executor in f64. */
+static int finite_difference_check(Graph *g, Feed *f, Rng *rng, const CheckFlags *cf)
+{
+    Rng r = *rng;
+    int entries = cf->entries;
+    double tol = cf->tol;
     RefExec *rx = ref_new(g, true);
     double *scratch = xmalloc(sizeof(double) * (size_t)numel_of(g, g->output));
-    loss_of(rx, g, &f, scratch);
-    double noise = loss_noise(g, &f, scratch), worst = 0;
+    loss_of(rx, g, f, scratch);
+    double noise = loss_noise(g, f, scratch), worst = 0;
     int checked = 0, compared = 0, kinks = 0;
     for (int p = 0; p < g->params.len; p++) {
         int gn = g->grads.data[p];
         int64_t n = shape_numel(&g->params.data[p].shape);
         double *grad = xcalloc((size_t)n, sizeof(double));
         if (gn >= 0) ref_get(rx, gn, grad);
-        ParamCheck pc = check_param(rx, g, &f, p, grad, entries, &r, noise, scratch);
-        if (gn >= 0) loss_of(rx, g, &f, scratch);   /* restore the unperturbed values */
+        ParamCheck pc = check_param(rx, g, f, p, grad, entries, &r, noise, scratch);
+        if (gn >= 0) loss_of(rx, g, f, scratch);   /* restore the unperturbed values */
         printf("%-44s rel error %.3e", g->params.data[p].path, pc.error);
         if (pc.kinks) printf("  (%d of %d entries next to a kink, not compared)", pc.kinks, pc.kinks + pc.compared);
         printf("%s\n", gn < 0 ? " (no gradient path)" : "");
@@ -216,6 +318,7 @@ int cmd_gradcheck(int argc, char **argv)
     }
     printf("max relative error %.3e over %d parameter tensors (tolerance %.1e)\n", worst, checked, tol);
     ref_free(rx);
+    free(scratch);
     if (kinks * 4 > compared + kinks) {
         printf("too many entries next to kinks (%d of %d): the check is not meaningful here\n", kinks, compared + kinks);
         return 1;
@@ -223,14 +326,48 @@ int cmd_gradcheck(int argc, char **argv)
     return worst <= tol && checked > 0 ? 0 : 1;
 }
 
+int cmd_gradcheck(int argc, char **argv)
+{
+    CheckFlags cf = {.entries = 24, .tol = 1e-6, .device_tol = 1e-5};
+    int rc = gradcheck_flags(&argc, argv, &cf);
+    Options o;
+    if (rc || (rc = parse_options(argc, argv, OPT_MODEL | OPT_EXEC | OPT_BLOCK, gradcheck_usage, &o)))
+        return rc < 0 ? 0 : rc;
+    Device d = DEV_REF;
+    device_parse(o.device, &d);
+    if (cf.entries == 0 && d == DEV_REF) {
+        fprintf(stderr, "cssmc gradcheck: error: --entries 0 with --device ref checks nothing\n");
+        return 2;
+    }
+    Graph *g = compile_model(&o, true);
+    if (!g) return 1;
+    Rng r = rng_new(o.seed + 1);
+    Feed f = {.params = xcalloc((size_t)g->params.len + 1, sizeof(double *))};
+    init_params(g, o.seed, f.params);
+    int x = g->inputs.data[0].node;
+    f.input = random_normal(numel_of(g, x), &r);
+    f.seed = random_normal(numel_of(g, g->output), &r);
+    rc = cf.entries > 0 ? finite_difference_check(g, &f, &r, &cf) : 0;
+    if (d != DEV_REF && device_check(g, d, &f, &cf)) rc = 1;
+    if (cf.stats) print_stats();
+    for (int p = 0; p < g->params.len; p++) free(f.params[p]);
+    free(f.params);
+    free(f.input);
+    free(f.seed);
+    graph_free(g);
+    return rc;
+}
+
 /* ---- run ---- */
 
 static const char run_usage[] =
-    "usage: cssmc run MODEL.cssm --input X.npy [--out Y.npy] [-D name=value]... [--device ref]\n"
-    "                 [--f64] [--seed N]\n"
+    "usage: cssmc run MODEL.cssm --input X.npy [--out Y.npy] [-D name=value]...\n"
+    "                 [--device ref|cpu|cuda] [--f64] [--seed N] [--stats]\n"
     "Runs one forward pass with freshly initialised parameters (seed N) on the\n"
     "input array (float32, the model input's shape; its first axis is the batch)\n"
-    "and writes the output as float32 .npy (default: prints a summary).\n";
+    "and writes the output as float32 .npy (default: prints a summary).\n"
+    "  --device D   where to run it (default: cuda with a GPU, else cpu); --f64 needs ref\n"
+    "  --stats      print the runtime's counters (kernels, compiles, FFT plans, bytes)\n";
 
 static bool load_input(Options *o, NpyArray *a)
 {
@@ -260,12 +397,11 @@ static bool input_matches(Graph *g, const NpyArray *a, const char *path)
     return ok;
 }
 
-static int write_output(Graph *g, RefExec *rx, const char *path)
+/* v: the output's values (numel_of doubles). */
+static int write_output(Graph *g, const double *v, const char *path)
 {
     Node *out = node_at(g, g->output);
     int64_t n = shape_numel(&out->shape), m = numel_of(g, g->output);
-    double *v = xmalloc(sizeof(double) * (size_t)m);
-    ref_get(rx, g->output, v);
     float *fv = xmalloc(sizeof(float) * (size_t)m);
     for (int64_t i = 0; i < m; i++) fv[i] = (float)v[i];
     int64_t shape[MAX_RANK + 1];
@@ -285,14 +421,53 @@ static int write_output(Graph *g, RefExec *rx, const char *path)
                sqrt(sq / (double)m));
     }
     (void)n;
-    free(v);
     free(fv);
     return rc;
+}
+
+/* The forward pass on the reference executor, in its own precision. */
+static double *run_on_ref(Options *o, Graph *g, double **params, const float *input)
+{
+    RefExec *rx = ref_new(g, o->f64);
+    for (int p = 0; p < g->params.len; p++) ref_set(rx, g->params.data[p].node, params[p]);
+    ref_set_f32(rx, g->inputs.data[0].node, input);
+    ref_run(rx);
+    double *v = xmalloc(sizeof(double) * (size_t)(numel_of(g, g->output) + 1));
+    ref_get(rx, g->output, v);
+    ref_free(rx);
+    return v;
+}
+
+/* The forward pass on a fused device (f32); NULL after reporting why not. */
+static double *run_fused(Options *o, Device d, Graph *g, double **params, const float *input)
+{
+    char err[4096];
+    Exec *e = exec_new(g, d, o->f64, err, sizeof err);
+    if (!e) {
+        fprintf(stderr, "cssmc run: error: %s\n", err);
+        return NULL;
+    }
+    for (int p = 0; p < g->params.len; p++) {
+        float *pv = to_f32(params[p], numel_of(g, g->params.data[p].node));
+        exec_set(e, g->params.data[p].node, pv);
+        free(pv);
+    }
+    exec_set(e, g->inputs.data[0].node, input);
+    exec_run(e);
+    int64_t m = numel_of(g, g->output);
+    float *fv = xmalloc(sizeof(float) * (size_t)(m + 1));
+    double *v = xmalloc(sizeof(double) * (size_t)(m + 1));
+    exec_get(e, g->output, fv);
+    for (int64_t i = 0; i < m; i++) v[i] = fv[i];
+    free(fv);
+    exec_free(e);
+    return v;
 }
 
 int cmd_run(int argc, char **argv)
 {
     Options o;
+    bool stats = take_flag(&argc, argv, "--stats");
     int rc = parse_options(argc, argv, OPT_MODEL | OPT_EXEC | OPT_IO, run_usage, &o);
     if (rc) return rc < 0 ? 0 : rc;
     if (!o.input) {
@@ -306,12 +481,14 @@ int cmd_run(int argc, char **argv)
     if (!input_matches(g, &a, o.input)) return 1;
     double **params = xcalloc((size_t)g->params.len + 1, sizeof(double *));
     init_params(g, o.seed, params);
-    RefExec *rx = ref_new(g, o.f64);
-    for (int p = 0; p < g->params.len; p++) ref_set(rx, g->params.data[p].node, params[p]);
-    ref_set_f32(rx, g->inputs.data[0].node, a.data);
-    ref_run(rx);
-    rc = write_output(g, rx, o.out);
-    ref_free(rx);
+    Device d = DEV_REF;
+    device_parse(o.device, &d);
+    double *out = d == DEV_REF ? run_on_ref(&o, g, params, a.data) : run_fused(&o, d, g, params, a.data);
+    rc = out ? write_output(g, out, o.out) : 1;
+    if (stats) print_stats();
+    free(out);
+    for (int p = 0; p < g->params.len; p++) free(params[p]);
+    free(params);
     npy_free(&a);
     graph_free(g);
     return rc;

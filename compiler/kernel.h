@@ -9,7 +9,7 @@
  *                          a per-node fallback into the reference executor;
  *   plan_memory (plan.c)   gives every buffer an offset in one arena, reusing
  *                          memory between buffers whose lifetimes do not meet.
- * The Program they produce is device-independent: render_c.c and
+ * The lowered program they produce (Lowered) is device-independent: render_c.c and
  * render_cuda.c only print it, and runtime/cpu.c and runtime/cudaexec.c only
  * run it.
  *
@@ -88,6 +88,8 @@ typedef struct Val {
 
 typedef enum KernelKind { KK_MAP, KK_REDUCE, KK_SCAN } KernelKind;
 
+typedef Vec(int) IntVec;
+
 /* The recurrence h_t = A_t h_{t-1} + b_t of a SCAN node (ref_scan.c), over
  * the batch points of b (its axes but time and state). Offsets are in
  * elements of each buffer's own dtype. */
@@ -106,7 +108,7 @@ typedef struct Kernel {
     KernelKind kind;
     char name[48];           /* "k12_softplus": unique, a C identifier */
     int node;                /* the node it computes (the root of its group) */
-    Vec(int) fused;          /* every node computed inside it, ascending */
+    IntVec fused;            /* every node computed inside it, ascending */
     KSpace domain;           /* MAP: the output's axes; REDUCE: kept and reduced axes;
                                 SCAN: the batch points */
     uint64_t reduced;        /* REDUCE: bit k = domain axis k is folded */
@@ -116,9 +118,11 @@ typedef struct Kernel {
     int out_buf;
     const Ix *out_ix;        /* MAP, REDUCE: the output element over the (kept) variables */
     ScanKernel scan;
-    Vec(int) reads;          /* buffers it loads, each once */
+    IntVec reads;            /* buffers it loads, each once */
     int64_t work;            /* independent items: output elements, or scan lines */
     int64_t grid, block;     /* CUDA launch geometry: grid x block threads cover work */
+    bool wide;               /* REDUCE on CUDA: one block per output element, its threads
+                                sharing the reduced points, combined by a fixed tree */
 } Kernel;
 
 /* ---- steps, buffers, the program ---- */
@@ -154,7 +158,7 @@ typedef struct Buffer {
     int64_t offset;          /* in the arena */
 } Buffer;
 
-typedef struct Program {
+typedef struct Lowered {
     Graph *g;
     Arena arena;             /* index expressions */
     bool *needed;            /* per node: contributes to a readable result */
@@ -165,7 +169,7 @@ typedef struct Program {
     Vec(Buffer) bufs;
     int nfft, nfallback;     /* steps of each kind */
     int64_t arena_bytes;
-} Program;
+} Lowered;
 
 /* The arena's alignment of every buffer (cuFFT and vector loads like 256). */
 enum { BUFFER_ALIGN = 256 };
@@ -175,8 +179,8 @@ typedef struct LowerOptions {
 } LowerOptions;
 
 /* Lowers a verified graph; the graph must outlive the program and not grow. */
-Program *lower(Graph *g, const LowerOptions *opt);
-void program_free(Program *p);
+Lowered *lower(Graph *g, const LowerOptions *opt);
+void program_free(Lowered *p);
 
 /* Nodes a device may read after a run: leaves, the output, gradients, probes. */
 bool node_readable(const Graph *g, int id);
@@ -193,13 +197,13 @@ bool lower_inlinable(const Graph *g, int id);
 bool *fuse(Graph *g, const bool *needed, bool enabled);
 
 /* plan.c: every buffer's lifetime and arena offset; sets arena_bytes. */
-void plan_memory(Program *p);
+void plan_memory(Lowered *p);
 
 /* The -dF and -dL dumps. */
-void print_fusion(FILE *f, const Program *p);
-void print_program(FILE *f, const Program *p);
+void print_fusion(FILE *f, const Lowered *p);
+void print_program(FILE *f, const Lowered *p);
 /* "57 (49 generated, 6 fft, 2 fallback)": the line kernel-count tests record. */
-void print_kernel_count(FILE *f, const Program *p);
+void print_kernel_count(FILE *f, const Lowered *p);
 
 /* ---- rendering (ewexpr.c, render_c.c, render_cuda.c) ---- */
 
@@ -213,15 +217,25 @@ int ew_check_table(char *why, size_t n);
 /* The helper functions the expressions call, for C (cuda = false) or CUDA. */
 void ew_print_prelude(FILE *f, bool cuda);
 /* One statement "T vN = expr;" computing Val v of k (buffers as bN). */
-void ew_print_val(FILE *f, const Program *p, const Kernel *k, int v);
+void ew_print_val(FILE *f, const Lowered *p, const Kernel *k, int v);
+/* Reduce kernels: the statement folding the result into the accumulator
+ * (acc, and acc_im for c64; C lvalues). A sum of products accumulates the
+ * product in double, exact as the reference's, so the product's own Val is
+ * not printed (ew_val_printed). */
+void ew_print_fold(FILE *f, const Kernel *k, const char *acc, const char *acc_im, const char *indent);
+bool ew_val_printed(const Kernel *k, int v);
 /* The comment block above a kernel: its nodes with their source lines. */
-void print_kernel_comment(FILE *f, const Program *p, const Kernel *k);
+void print_kernel_comment(FILE *f, const Lowered *p, const Kernel *k);
 
 /* Whole translation units, heap strings. render_cuda also gives each
  * kernel's first line (lines[k], 1-based) for mapping compiler errors. */
-char *render_c(const Program *p);
-char *render_cuda(const Program *p, int *lines);
+char *render_c(const Lowered *p);
+char *render_cuda(const Lowered *p, int *lines);
 /* The kernel whose source contains `line` of render_cuda's output, or -1. */
-int kernel_at_line(const Program *p, const int *lines, int line);
+int kernel_at_line(const Lowered *p, const int *lines, int line);
+/* A compiler log about render_cuda's output (errors read "NAME.cu(LINE):"),
+ * followed by a line naming the kernel of its first error and that kernel's
+ * node and .cssm location. Heap string. */
+char *cuda_log_with_kernel(const Lowered *p, const int *lines, const char *log);
 
 #endif

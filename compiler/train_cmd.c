@@ -41,7 +41,6 @@
 
 /* ---- Settings and their flags --------------------------------------------- */
 
-typedef Vec(const char *) StrVec;
 
 typedef struct Settings {
     const char *model, *model_name, *data, *device, *out, *resume, *split;
@@ -76,12 +75,12 @@ typedef struct Flag {
 static const Flag FLAGS[] = {
     {"--data", "data", FT_TEXT, S(data), 0, 0, 0, 0, 0, CMD_ALL, "a dataset folder or NAME:gen[,key=value...]"},
     {"--epochs", "epochs", FT_INT, S(epochs), 1, BIG, 0, 0, 0, CMD_TRAIN, "a positive integer"},
-    {"--steps", "steps", FT_INT, S(steps), 1, BIG, 0, 0, 0, CMD_TRAIN, "a positive integer"},
+    {"--steps", "steps", FT_INT, S(steps), 0, BIG, 0, 0, 0, CMD_TRAIN, "a non-negative integer (0: run --epochs)"},
     {"--batch", "batch", FT_INT, S(batch), 1, 1 << 20, 0, 0, 0, CMD_ALL, "a positive integer"},
     {"--lr", "lr", FT_REAL, S(lr), 0, INFINITY, 1, 0, 0, CMD_TRAIN, "a positive number"},
     {"--weight-decay", "weight_decay", FT_REAL, S(weight_decay), 0, INFINITY, 0, 0, 0, CMD_TRAIN, "a non-negative number"},
     {"--no-decay", "no_decay", FT_LIST, S(no_decay), 0, 0, 0, 0, 0, CMD_TRAIN, "comma-separated parameter path components"},
-    {"--warmup", "warmup", FT_INT, S(warmup), 0, BIG, 0, 0, 0, CMD_TRAIN, "a non-negative integer"},
+    {"--warmup", "warmup", FT_INT, S(warmup), -1, BIG, 0, 0, 0, CMD_TRAIN, "a non-negative integer (-1: the default)"},
     {"--grad-clip", "grad_clip", FT_REAL, S(grad_clip), 0, INFINITY, 0, 0, 0, CMD_TRAIN, "a non-negative number (0: off)"},
     {"--label-smoothing", "label_smoothing", FT_REAL, S(label_smoothing), 0, 1, 0, 1, 0, CMD_TRAIN | CMD_EVAL,
      "a number in [0, 1)"},
@@ -590,7 +589,8 @@ static int engine_open(Engine *en, const Settings *s, bool train, const char *cm
     if (bind(&en->fwd, fwd, en, false, err, sizeof err) || (tg && bind(&en->train, tg, en, true, err, sizeof err))) {
         if (tg && !en->train.g) graph_free(tg);
         engine_close(en);
-        return usage_error(cmd, "--device %s: %s", s->device, err);
+        *en = (Engine){0};
+        return usage_error(cmd, "%s", err);
     }
     return 0;
 }
@@ -629,11 +629,11 @@ static const char train_usage[] =
     "  --data SPEC            dataset folder (any released or generated layout; SCHEMA:DIR\n"
     "                         names the schema, e.g. girik:DIR), or NAME:gen[,key=value...]\n"
     "                         to generate samples on the fly (see cssmc data gen --help)\n"
-    "  --epochs N             epochs (100)         --steps N      exactly N steps instead\n"
+    "  --epochs N             epochs (100)         --steps N      exactly N steps instead (0: off)\n"
     "  --batch N              batch size (8)       --lr X         peak learning rate (1e-4)\n"
     "  --weight-decay X       AdamW decay (1e-4)   --no-decay A,B parameters with a path\n"
     "                         component A or B are not decayed (default: all decay, as main.py)\n"
-    "  --warmup N             warmup steps (default min(500, total-1))\n"
+    "  --warmup N             warmup steps (default -1: min(500, total-1), the reference's)\n"
     "  --grad-clip X          global-norm clip (1.0; 0 turns it off)\n"
     "  --label-smoothing X    (0)                  --patience N   early stopping (10; 0 off)\n"
     "  --seed N               initialisation and data order (42)\n"
@@ -707,7 +707,266 @@ static int load_resume(const char *cmd, Settings *cli, Settings *run, char hash[
     if (rc) return rc;
     run->resume = run->out = dir;
     run->quiet = cli->quiet;
-    if (cli->given >> 14 & 1) run->log_every = cli->log_every;
+    if (given(cli, S(log_every))) run->log_every = cli->log_every;
     if ((rc = check_data(cmd, run))) return rc;
     return check_device(cmd, run);
+}
+
+static void jw_key_int(JsonWriter *w, const char *k, int64_t v) { jw_key(w, k), jw_int(w, v); }
+
+static void jw_resolved(JsonWriter *w, const Engine *en, const Settings *s, const DataSource *src)
+{
+    int64_t per_epoch, total, epochs;
+    plan_steps(source_size(src, SPLIT_TRAIN), en->m.batch, s->epochs, s->steps, &per_epoch, &total, &epochs);
+    Split ev = source_eval_split(src);
+    jw_key(w, "resolved");
+    jw_object(w);
+    jw_key(w, "input");
+    jw_array(w);
+    int64_t dims[5] = {en->m.batch, en->frames, en->height, en->width, 3};
+    for (int i = 0; i < 5; i++) jw_int(w, dims[i]);
+    jw_end_array(w);
+    jw_key_int(w, "classes", en->m.classes);
+    jw_key_int(w, "parameters", en->m.total);
+    jw_key_int(w, "parameter_tensors", en->m.nparams);
+    jw_key(w, "data"), jw_string(w, source_describe(src));
+    jw_key_int(w, "train_samples", source_size(src, SPLIT_TRAIN));
+    jw_key(w, "eval_split"), jw_string(w, split_name(ev));
+    jw_key_int(w, "eval_samples", source_size(src, ev));
+    jw_key_int(w, "steps_per_epoch", per_epoch);
+    jw_key_int(w, "total_steps", total);
+    jw_key_int(w, "epochs", epochs);
+    jw_key_int(w, "warmup", MIN(s->warmup < 0 ? (int64_t)SCHED_WARMUP_CAP : s->warmup, MAX(total - 1, 0)));
+    jw_end_object(w);
+}
+
+static void jw_optimizer(JsonWriter *w, const AdamWConfig *c)
+{
+    jw_key(w, "optimizer");
+    jw_object(w);
+    jw_key(w, "name"), jw_string(w, "adamw");
+    jw_key(w, "b1"), jw_double(w, c->b1);
+    jw_key(w, "b2"), jw_double(w, c->b2);
+    jw_key(w, "eps"), jw_double(w, c->eps);
+    jw_key_int(w, "max_consecutive_skips", c->max_consecutive_skips);
+    jw_key(w, "update"), jw_string(w, "host");
+    jw_end_object(w);
+}
+
+static char *config_text(const Settings *s, const Engine *en, const DataSource *src, const AdamWConfig *adam)
+{
+    size_t len = 0;
+    char *source = read_text(s->model, &len), hex[CSSM_KEY_LEN + 1];
+    CssmHash h;
+    cssm_hash_init(&h);
+    cssm_hash_update(&h, source ? source : "", len);
+    cssm_hash_hex(&h, hex);
+    JsonWriter w;
+    jw_init(&w, 0);
+    jw_object(&w);
+    jw_key(&w, "cssmc_version"), jw_string(&w, CSSM_VERSION);
+    jw_settings(&w, s);
+    jw_key(&w, "model_sha256"), jw_string(&w, hex);
+    jw_key(&w, "model_source"), jw_string(&w, source ? source : "");
+    jw_optimizer(&w, adam);
+    jw_resolved(&w, en, s, src);
+    jw_end_object(&w);
+    free(source);
+    char *text = jw_take(&w);
+    jw_free(&w);
+    return text;
+}
+
+static void train_options(const Settings *s, TrainOptions *o)
+{
+    *o = (TrainOptions){.dir = s->out, .epochs = s->epochs, .steps = s->steps, .lr = s->lr, .warmup = s->warmup,
+                        .adamw = adamw_defaults(), .no_decay = s->no_decay.data, .n_no_decay = s->no_decay.len,
+                        .label_smoothing = s->label_smoothing, .patience = s->patience, .seed = (uint64_t)s->seed,
+                        .save_every = s->save_every,
+                        .metrics = {.quiet = s->quiet, .log_every = (int)MIN(s->log_every, INT_MAX)}};
+    o->adamw.weight_decay = s->weight_decay;
+    o->adamw.grad_clip = s->grad_clip;
+}
+
+/* A fresh run: the directory, the initial parameters, config.json. */
+static int start_run(const char *cmd, const Settings *s, Engine *en, const DataSource *src, TrainOptions *to)
+{
+    char err[512];
+    if (rundir_prepare(s->out, false, err, sizeof err)) return failure(cmd, err);
+    char *text = config_text(s, en, src, &to->adamw);
+    int rc = rundir_write_config(s->out, text, to->config_hash, err, sizeof err);
+    free(text);
+    return rc ? failure(cmd, err) : 0;
+}
+
+static void print_summary(const TrainSummary *r, const char *dir)
+{
+    const char *split = split_name(r->eval_split);
+    printf("trained %lld of %lld steps in %.1f s%s\n", (long long)r->steps, (long long)r->total_steps, r->seconds,
+           r->early_stopped ? " (stopped early)" : "");
+    printf("best %s accuracy %.4f; best checkpoint (lowest %s loss %.4f): %s/best.safetensors\n", split,
+           r->best_val_acc, split, r->best_val_loss, dir);
+    printf("run directory: %s\n", dir);
+}
+
+static int train_with(const char *cmd, Settings *s, const char *hash)
+{
+    Engine en;
+    char err[512];
+    int rc = engine_open(&en, s, true, cmd);
+    if (rc) return rc;
+    DataSource *src = source_open(s->data, en.frames, en.height, en.width, err, sizeof err);
+    TrainOptions to;
+    train_options(s, &to);
+    if (!src) rc = failure(cmd, err);
+    else if (!s->resume) rc = start_run(cmd, s, &en, src, &to);
+    else snprintf(to.config_hash, sizeof to.config_hash, "%s", hash);
+    if (!rc) {
+        char *last = xprintf("%s/last.safetensors", s->out);
+        to.resume = s->resume && is_file(last);   /* killed before its first checkpoint: from the start */
+        free(last);
+        init_model(&en.m, en.fwd.g, (uint64_t)s->seed);
+        TrainSummary sum;
+        if (train_run(&en.m, src, &to, &sum, err, sizeof err)) rc = failure(cmd, err);
+        else print_summary(&sum, s->out);
+    }
+    source_close(src);
+    engine_close(&en);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    Settings cli, run;
+    const char *pos[1];
+    int npos;
+    char hash[17] = "";
+    int rc = parse_args(argc, argv, CMD_TRAIN, train_usage, &cli, pos, 1, &npos);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (npos) cli.model = pos[0], cli.given_model = true;
+    if (cli.resume) rc = load_resume(argv[0], &cli, &run, hash);
+    else rc = check_fresh(argv[0], &cli), run = cli;
+    return rc ? rc : train_with(argv[0], &run, hash);
+}
+
+/* ---- eval and predict ------------------------------------------------------ */
+
+static const char eval_usage[] =
+    "usage: cssmc eval CHECKPOINT [MODEL.cssm] [-D name=value]... [--data SPEC] [--split S]\n"
+    "                  [--batch N] [--device D] [--label-smoothing X]\n"
+    "Loss and accuracy of a checkpoint's parameters on a split (default test) of SPEC. The\n"
+    "model, its -D values and the data come from the config.json beside CHECKPOINT unless\n"
+    "given; -D values given here override the run's.\n";
+
+static const char predict_usage[] =
+    "usage: cssmc predict CHECKPOINT [MODEL.cssm] [-D name=value]... [--data SPEC] [--split S]\n"
+    "                     --out LOGITS.npy [--batch N] [--device D]\n"
+    "Writes the logits of every sample of a split (default test), float32 [samples, classes],\n"
+    "in the split's order. Model and data as for cssmc eval.\n";
+
+/* -D values given on the command line replace the run's of the same name. */
+static void merge_defines(StrVec *run, const StrVec *extra)
+{
+    for (int i = 0; i < extra->len; i++) {
+        const char *d = extra->data[i];
+        size_t n = (size_t)(strchr(d, '=') - d);
+        int k = 0;
+        while (k < run->len && !(strncmp(run->data[k], d, n + 1) == 0)) k++;
+        if (k < run->len) run->data[k] = d;
+        else vec_push(run, d);
+    }
+}
+
+/* The run's settings beside the checkpoint, with the command line's on top. */
+static int eval_settings(const char *cmd, Settings *cli, const char *ckpt, Settings *s)
+{
+    char err[512], hash[17];
+    char *dir = checkpoint_dir(ckpt);
+    int rc = load_config(dir, s, hash, err, sizeof err);
+    free(dir);
+    if (rc) return usage_error(cmd, "%s (or name the model: cssmc %s CHECKPOINT MODEL.cssm ...)", err, cmd);
+    merge_defines(&s->defines, &cli->defines);
+    for (int i = 0; i < cli->includes.len; i++) vec_push(&s->includes, cli->includes.data[i]);
+    if (given(cli, S(data))) s->data = cli->data;
+    if (given(cli, S(batch))) s->batch = cli->batch;
+    if (given(cli, S(device))) s->device = cli->device;
+    if (given(cli, S(label_smoothing))) s->label_smoothing = cli->label_smoothing;
+    if (given(cli, S(model_name))) s->model_name = cli->model_name;
+    s->split = cli->split;
+    s->out = cli->out;
+    s->quiet = cli->quiet;
+    return 0;
+}
+
+typedef struct EvalJob {
+    Engine en;
+    DataSource *src;
+    Split split;
+    const char *ckpt;
+} EvalJob;
+
+static int eval_open(int argc, char **argv, unsigned bit, const char *usage, EvalJob *job, Settings *s)
+{
+    Settings cli;
+    const char *pos[2], *cmd = argv[0];
+    int npos;
+    char err[512];
+    int rc = parse_args(argc, argv, bit, usage, &cli, pos, 2, &npos);
+    if (rc) return rc;
+    if (!npos) return usage_error(cmd, "no checkpoint given");
+    job->ckpt = pos[0];
+    if (!is_file(job->ckpt)) return usage_error(cmd, "%s: no such checkpoint file", job->ckpt);
+    if (npos == 2) cli.model = pos[1], *s = cli;
+    else if ((rc = eval_settings(cmd, &cli, job->ckpt, s))) return rc;
+    if ((rc = check_split(cmd, s, &job->split)) || (rc = check_data(cmd, s)) || (rc = check_device(cmd, s))) return rc;
+    if (bit == CMD_PREDICT && !s->out) return usage_error(cmd, "--out LOGITS.npy is required");
+    if ((rc = engine_open(&job->en, s, false, cmd))) return rc;
+    job->src = source_open(s->data, job->en.frames, job->en.height, job->en.width, err, sizeof err);
+    if (!job->src) return failure(cmd, err);
+    TrainState st;
+    if (ckpt_load(job->ckpt, job->en.m.params, job->en.m.nparams, NULL, &st, err, sizeof err)) return failure(cmd, err);
+    return 0;
+}
+
+static void eval_close(EvalJob *job)
+{
+    source_close(job->src);
+    engine_close(&job->en);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    EvalJob job = {0};
+    Settings s;
+    char err[512];
+    int rc = eval_open(argc, argv, CMD_EVAL, eval_usage, &job, &s);
+    EvalResult r;
+    if (rc == 0 && evaluate_split(&job.en.m, job.src, job.split, s.label_smoothing, &r, NULL, err, sizeof err))
+        rc = failure(argv[0], err);
+    else if (rc == 0)
+        printf("%s: %s split, %lld samples: loss %.6f, accuracy %.6f\n", job.ckpt, split_name(job.split),
+               (long long)r.samples, r.loss, r.acc);
+    eval_close(&job);
+    return rc < 0 ? 0 : rc;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    EvalJob job = {0};
+    Settings s;
+    char err[512];
+    int rc = eval_open(argc, argv, CMD_PREDICT, predict_usage, &job, &s);
+    if (rc) return eval_close(&job), rc < 0 ? 0 : rc;
+    int64_t n = source_size(job.src, job.split), shape[2] = {n, job.en.m.classes};
+    float *logits = xmalloc(sizeof(float) * (size_t)MAX(n, 1) * (size_t)job.en.m.classes);
+    EvalResult r;
+    if (evaluate_split(&job.en.m, job.src, job.split, 0, &r, logits, err, sizeof err) ||
+        npy_write(s.out, "<f4", 2, shape, logits, err, sizeof err))
+        rc = failure(argv[0], err);
+    else
+        printf("wrote the logits of %lld %s samples (accuracy %.6f) to %s\n", (long long)n, split_name(job.split),
+               r.acc, s.out);
+    free(logits);
+    eval_close(&job);
+    return rc;
 }

@@ -187,6 +187,28 @@ static void run_node(RefExec *r, int id)
     free(in);
 }
 
+void ref_eval_node(Graph *g, int id, const float *const *in, float *out)
+{
+    const Node *n = node_at(g, id);
+    if (op_info[n->op].cls == OC_LEAF) ice("ref_eval_node: %%%d = %s is a leaf", id, op_info[n->op].spelling);
+    int nin = n->nin;
+    const Node **arg = xmalloc(sizeof *arg * (size_t)(nin ? nin : 1));
+    const double **wide = xmalloc(sizeof *wide * (size_t)(nin ? nin : 1));
+    for (int k = 0; k < nin; k++) {
+        arg[k] = node_at(g, n->in[k]);
+        wide[k] = widen(in[k], node_doubles(arg[k]));
+    }
+    int64_t m = node_doubles(n);
+    double *result = xcalloc((size_t)(m ? m : 1), sizeof(double));
+    RefCall c = {.id = id, .n = n, .arg = arg, .in = wide, .out = result, .f64 = false};
+    run_kernel(&c);
+    for (int64_t i = 0; i < m; i++) out[i] = (float)result[i];
+    for (int k = 0; k < nin; k++) free((void *)wide[k]);
+    free(result);
+    free(arg);
+    free(wide);
+}
+
 void ref_run(RefExec *r)
 {
     if (r->g->nodes.len != r->nodes)

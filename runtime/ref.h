@@ -43,4 +43,10 @@ int64_t ref_get(RefExec *r, int node, double *out);
 /* The node's raw storage: float* in f32 mode, double* in f64 mode. */
 const void *ref_data(RefExec *r, int node);
 
+/* Evaluates the non-leaf node `id` of g alone, as ref_run does in f32 mode:
+ * in[k] holds operand k's value (numel floats, interleaved for c64), out
+ * receives the node's, rounded once to f32. For devices that have no kernel
+ * of their own for an op. */
+void ref_eval_node(Graph *g, int id, const float *const *in, float *out);
+
 #endif

@@ -37,6 +37,7 @@
 #include <math.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The stream label of the data order, apart from parameter initialisation. */
 #define DATA_STREAM 0x64617461u
@@ -208,6 +209,25 @@ static int load_last(Run *r, char *err, size_t errlen)
     return 0;
 }
 
+/* A process killed mid-line leaves a torn last line: cut it, so every
+ * line of the logs stays whole when the resumed run appends. */
+static void cut_torn_line(const char *path)
+{
+    FILE *f = fopen(path, "r+");
+    if (!f) return;
+    char buf[4096];
+    long end = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1, keep = end;
+    while (keep > 0) {
+        long from = MAX(0L, keep - (long)sizeof buf), n = keep - from, i;
+        if (fseek(f, from, SEEK_SET) || fread(buf, 1, (size_t)n, f) != (size_t)n) break;
+        for (i = n; i > 0 && buf[i - 1] != '\n'; i--) {}
+        keep = i > 0 ? from + i : from;
+        if (i > 0 || from == 0) break;
+    }
+    if (keep >= 0 && keep < end && ftruncate(fileno(f), keep) != 0) keep = end;
+    fclose(f);
+}
+
 /* ---- Records --------------------------------------------------------- */
 
 static void epoch_record(Run *r, int64_t epoch)
@@ -366,6 +386,10 @@ static int run_open(Run *r, char *err, size_t errlen)
     r->it = batches_new(r->s, SPLIT_TRAIN, r->m->batch, rng_u64(&data), err, errlen);
     if (!r->it) return -1;
     batches_seek(r->it, r->st.epoch, r->st.batch);
+    char *log_path = xprintf("%s/train.log", o->dir);
+    cut_torn_line(r->jsonl_path);
+    cut_torn_line(log_path);
+    free(log_path);
     r->metrics = metrics_open(o->dir, &o->metrics, err, errlen);
     if (!r->metrics) return -1;
     r->jsonl = fopen(r->jsonl_path, "a");

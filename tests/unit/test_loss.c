@@ -10,25 +10,7 @@
 #include "rng.h"
 #include "train.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-            failures++;                                                               \
-        }                                                                             \
-    } while (0)
-
-#define CHECK_NEAR(got, want, tol)                                                    \
-    do {                                                                              \
-        double got_ = (got), want_ = (want);                                          \
-        if (!(fabs(got_ - want_) <= (tol))) {                                         \
-            fprintf(stderr, "%s:%d: %s = %.12g, expected %.12g\n", __FILE__, __LINE__, \
-                    #got, got_, want_);                                               \
-            failures++;                                                               \
-        }                                                                             \
-    } while (0)
+#include "check.h"
 
 /* logits (0, 0), label 0: loss ln 2, grad (0.5 - 1, 0.5); the tie goes to
  * index 0, which is the label. */

@@ -11,15 +11,7 @@
 
 #include "train.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-            failures++;                                                               \
-        }                                                                             \
-    } while (0)
+#include "check.h"
 
 #define CHECK_NEAR(got, want, tol)                                                    \
     do {                                                                              \

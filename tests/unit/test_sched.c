@@ -11,15 +11,7 @@
 
 #include "train.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-            failures++;                                                               \
-        }                                                                             \
-    } while (0)
+#include "check.h"
 
 /* Relative tolerance: the closed form in double, rounding only. */
 #define CHECK_LR(s, step, want)                                                       \
