@@ -444,6 +444,28 @@ static Value fn_flip(Builder *b, Args *a)
     return v_tensor(ir_flip(G(b), x, ax[0], a->call));
 }
 
+/* Each operand broadcast to the other's axes but the joined ones (a
+ * parameter without the batch axis joins a batch of frames). */
+static bool concat_broadcast(Builder *b, Args *a, int *x, int *y, int *ka, int *kb)
+{
+    Shape sa = *shp(b, *x), sb = *shp(b, *y), ja, jb;
+    const char *la = sa.label[*ka], *lb = sb.label[*kb];
+    char why[256];
+    sa.label[*ka] = sb.label[*kb] = intern("#cat");
+    int64_t na = sa.size[*ka], nb = sb.size[*kb];
+    sa.size[*ka] = sb.size[*kb] = 1;
+    if (!broadcast_check(&sa, &sb, &ja, why, sizeof why) || !broadcast_check(&sb, &sa, &jb, why, sizeof why)) {
+        diag_error(a->call, "concat: %s", why);
+        return false;
+    }
+    int pa = shape_find(&ja, intern("#cat")), pb = shape_find(&jb, intern("#cat"));
+    ja.label[pa] = la, ja.size[pa] = na;
+    jb.label[pb] = lb, jb.size[pb] = nb;
+    *x = ir_broadcast(G(b), *x, &ja, a->call), *y = ir_broadcast(G(b), *y, &jb, a->call);
+    *ka = pa, *kb = pb;
+    return true;
+}
+
 static Value fn_concat(Builder *b, Args *a)
 {
     int x = tensor_arg(b, a, NULL, 0), y = tensor_arg(b, a, NULL, 1);
@@ -455,6 +477,7 @@ static Value fn_concat(Builder *b, Args *a)
     }
     int ka = axis_of(b, x, axes.items[0], a->call), kb = axis_of(b, y, axes.items[1], a->call);
     if (ka < 0 || kb < 0) return v_error();
+    if (!concat_broadcast(b, a, &x, &y, &ka, &kb)) return v_error();
     Shape sa = *shp(b, x), sb = *shp(b, y);
     sa.label[ka] = sb.label[kb] = intern("#cat");
     int64_t nb = sb.size[kb];

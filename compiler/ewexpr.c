@@ -127,19 +127,19 @@ static const char prelude_common[] =
     "    return c_make((float)log(hypot((double)a.re, (double)a.im)), (float)atan2((double)a.im, (double)a.re));\n"
     "}\n"
     "DEV float c_abs(c64 a) { return (float)hypot((double)a.re, (double)a.im); }\n"
-    "DEV float f_sigmoid(float x) { return x >= 0.0f ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x)); }\n"
-    "DEV float f_softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }\n"
-    "DEV float f_gelu(float x) {\n"
+    "DEV double f_sigmoid(double x) { return x >= 0.0f ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x)); }\n"
+    "DEV double f_softplus(double x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }\n"
+    "DEV double f_gelu(double x) {\n"
     "    return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x)));\n"
     "}\n"
-    "DEV float f_gelu_d(float x) {\n"
-    "    float t = tanhf(0.7978845608f * (x + 0.044715f * x * x * x));\n"
+    "DEV double f_gelu_d(double x) {\n"
+    "    double t = tanhf(0.7978845608f * (x + 0.044715f * x * x * x));\n"
     "    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * 0.7978845608f * (1.0f + 3.0f * 0.044715f * x * x);\n"
     "}\n"
-    "DEV float f_relu(float x) { return x > 0.0f || x != x ? x : 0.0f; }\n"
-    "DEV float f_max_first(float a, float b) { return a != a || b <= a ? a : b; }\n"
-    "DEV float f_min_first(float a, float b) { return a != a || b >= a ? a : b; }\n"
-    "DEV float f_mod(float a, float b) { return a - b * floorf(a / b); }\n";
+    "DEV double f_relu(double x) { return x > 0.0f || x != x ? x : 0.0f; }\n"
+    "DEV double f_max_first(double a, double b) { return a != a || b <= a ? a : b; }\n"
+    "DEV double f_min_first(double a, double b) { return a != a || b >= a ? a : b; }\n"
+    "DEV double f_mod(double a, double b) { return a - b * floorf(a / b); }\n";
 
 void ew_print_prelude(FILE *f, bool cuda)
 {
@@ -152,6 +152,7 @@ void ew_print_prelude(FILE *f, bool cuda)
               "#define DEV static inline\n"
               "#define CSSM_INF INFINITY\n"
               "#define CSSM_NAN NAN\n", f);
+    fputs("#define expf exp\n#define logf log\n#define sqrtf sqrt\n#define sinf sin\n#define cosf cos\n#define tanhf tanh\n#define floorf floor\n#define fabsf fabs\n#define powf pow\n#define log1pf log1p\n#define fmaxf fmax\n", f);
     fputs(prelude_common, f);
 }
 
@@ -170,7 +171,7 @@ static void print_float(FILE *f, double v)
     }
 }
 
-static const char *type_name(DType dt) { return dt == DT_C64 ? "c64" : "float"; }
+static const char *type_name(DType dt) { return dt == DT_C64 ? "c64" : "double"; }
 
 /* Operand k of an op, promoted to c64 in the complex domain. */
 static void print_operand(FILE *f, const Kernel *k, int v, bool complex_domain)
@@ -191,14 +192,15 @@ static void print_op(FILE *f, const Kernel *k, const Val *x)
     }
 }
 
-void ew_print_val(FILE *f, const Lowered *p, const Kernel *k, int v)
+void ew_print_val(FILE *f, const Lowered *p, const Kernel *k, int v, bool staged)
 {
     const Val *x = &k->vals.data[v];
     fprintf(f, "%s v%d = ", type_name(x->dtype), v);
     switch (x->kind) {
     case VAL_LOAD:
-        fprintf(f, "b%d[", x->buf);
-        ix_print(f, x->ix);
+        if (staged && x->stage >= 0) fprintf(f, "s%d[", x->stage);
+        else fprintf(f, "b%d[", x->buf);
+        ix_print(f, staged && x->stage >= 0 ? x->stage_ix : x->ix);
         fputc(']', f);
         break;
     case VAL_CONST:

@@ -14,10 +14,11 @@
  *     chain fuses with its consumer, and a chain feeding a reduction fuses
  *     into the reduction (which ends the group);
  *   - a node read by several kernels is materialized unless it is cheap
- *     (at most CHEAP elementwise ops, counting what it inlines), so shared
- *     work is done once; cheap ones (constants, casts, broadcasts of buffers)
- *     are recomputed in each reader;
- *   - a costly node (over COSTLY ops) read by a kernel over a larger domain is
+ *     (work of at most CHEAP float ops, counting what it inlines, with
+ *     transcendental functions weighing 8), so shared work is done once;
+ *     cheap ones (constants, casts, broadcasts of buffers, an add) are
+ *     recomputed in each reader;
+ *   - a costly node (over COSTLY) read by a kernel over a larger domain is
  *     materialized, so broadcasting does not multiply its work.
  * Decisions run from the last node back, so every consumer's group is known
  * when its operands are decided. */
@@ -65,7 +66,22 @@ static void force(Graph *g, const bool *needed, bool enabled, bool *mat)
     }
 }
 
-/* Elementwise ops a node costs its readers: its own, plus its inlined operands'. */
+/* The work of one elementwise op, in simple float ops: transcendental
+ * functions cost a few tens of cycles, so recomputing one in several
+ * kernels is not free. */
+static int ew_weight(const Node *x)
+{
+    int w;
+    switch (x->op) {
+    case IR_EXP: case IR_LOG: case IR_SIN: case IR_COS: case IR_TANH: case IR_SIGMOID: case IR_SOFTPLUS:
+    case IR_SILU: case IR_GELU: case IR_GELU_D: case IR_POW: w = 8; break;
+    case IR_SQRT: case IR_RSQRT: case IR_DIV: w = 4; break;
+    default: w = op_info[x->op].cls == OC_EW; break;
+    }
+    return x->dtype == DT_C64 ? 2 * w : w;
+}
+
+/* The work a node costs each of its readers: its own, plus its inlined operands'. */
 static int *inline_costs(Graph *g, const bool *mat)
 {
     int n = g->nodes.len;
@@ -73,7 +89,7 @@ static int *inline_costs(Graph *g, const bool *mat)
     for (int id = 0; id < n; id++) {
         const Node *x = node_at(g, id);
         if (mat[id]) continue;
-        cost[id] = op_info[x->op].cls == OC_EW;
+        cost[id] = ew_weight(x);
         for (int k = 0; k < x->nin; k++)
             if (!mat[x->in[k]]) cost[id] += cost[x->in[k]];
     }

@@ -84,7 +84,20 @@ typedef struct Val {
     int buf;
     const Ix *ix;
     double c[2];
+    int stage;               /* VAL_LOAD: -1, or the Stage the C rendering reads instead */
+    const Ix *stage_ix;      /* its element offset in the stage */
 } Val;
+
+/* A small operand copied, axes permuted, into a local array before a C
+ * kernel's loops, so that its innermost loop reads it contiguously (a dense
+ * layer's kernel read along its first axis, say). CUDA reads the buffer. */
+typedef struct Stage {
+    int buf;
+    int rank;
+    int64_t size[MAX_RANK];  /* the buffer's axes, in its own order */
+    int64_t from[MAX_RANK], to[MAX_RANK];   /* element strides in the buffer, in the stage */
+    int64_t numel;
+} Stage;
 
 typedef enum KernelKind { KK_MAP, KK_REDUCE, KK_SCAN } KernelKind;
 
@@ -119,6 +132,7 @@ typedef struct Kernel {
     const Ix *out_ix;        /* MAP, REDUCE: the output element over the (kept) variables */
     ScanKernel scan;
     IntVec reads;            /* buffers it loads, each once */
+    Vec(Stage) stages;
     int64_t work;            /* independent items: output elements, or scan lines */
     int64_t grid, block;     /* CUDA launch geometry: grid x block threads cover work */
     bool wide;               /* REDUCE on CUDA: one block per output element, its threads
@@ -216,8 +230,9 @@ const char *ew_expr(OpCode op, bool complex_domain);
 int ew_check_table(char *why, size_t n);
 /* The helper functions the expressions call, for C (cuda = false) or CUDA. */
 void ew_print_prelude(FILE *f, bool cuda);
-/* One statement "T vN = expr;" computing Val v of k (buffers as bN). */
-void ew_print_val(FILE *f, const Lowered *p, const Kernel *k, int v);
+/* One statement "T vN = expr;" computing Val v of k (buffers as bN; with
+ * staged, loads with a Stage read it, as sN). */
+void ew_print_val(FILE *f, const Lowered *p, const Kernel *k, int v, bool staged);
 /* Reduce kernels: the statement folding the result into the accumulator
  * (acc, and acc_im for c64; C lvalues). A sum of products accumulates the
  * product in double, exact as the reference's, so the product's own Val is
@@ -231,6 +246,10 @@ void print_kernel_comment(FILE *f, const Lowered *p, const Kernel *k);
  * kernel's first line (lines[k], 1-based) for mapping compiler errors. */
 char *render_c(const Lowered *p);
 char *render_cuda(const Lowered *p, int *lines);
+/* The NVRTC options render_cuda's source is compiled with (the cuda device
+ * and `cssmc compile` share them, and so the cache entries). */
+extern const char *const cuda_nvrtc_options[];
+extern const int cuda_nvrtc_noptions;
 /* The kernel whose source contains `line` of render_cuda's output, or -1. */
 int kernel_at_line(const Lowered *p, const int *lines, int line);
 /* A compiler log about render_cuda's output (errors read "NAME.cu(LINE):"),

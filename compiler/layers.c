@@ -1,5 +1,5 @@
-/* layers.c: the built-in layers (dense, conv2d, causal_conv, layernorm) and
- * parameter initialisers.
+/* layers.c: the built-in layers (dense, conv2d, causal_conv, layernorm,
+ * batchnorm, groupnorm) and parameter initialisers.
  *
  * A layer is a block value made by `param name = layer(...)`; applying it to
  * a tensor creates its parameters under the instance's path (Flax names and
@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const layer_names[] = {"dense", "conv2d", "causal_conv", "layernorm"};
+static const char *const layer_names[] = {"dense", "conv2d", "causal_conv", "layernorm", "batchnorm", "groupnorm"};
 
 bool is_layer(const char *name)
 {
@@ -33,7 +33,7 @@ static const InitName init_names[] = {
     {"zeros", INIT_ZEROS, 0}, {"ones", INIT_ONES, 0}, {"constant", INIT_CONSTANT, 1},
     {"normal", INIT_NORMAL, 1}, {"trunc_normal", INIT_TRUNC_NORMAL, 1}, {"uniform", INIT_UNIFORM, 2},
     {"lecun_normal", INIT_LECUN_NORMAL, 0}, {"xavier_normal", INIT_XAVIER_NORMAL, 0},
-    {"xavier_uniform", INIT_XAVIER_UNIFORM, 0},
+    {"xavier_uniform", INIT_XAVIER_UNIFORM, 0}, {"ramp", INIT_RAMP, 2}, {"sqrt_ramp", INIT_SQRT_RAMP, 2},
 };
 
 static bool init_number(Builder *b, Inst *in, Scope *s, Expr *e, double *out)
@@ -275,8 +275,47 @@ static Value apply_causal_conv(Builder *b, Inst *in, BlockVal *bv, int x, Loc lo
 
 /* ---- layernorm ---- */
 
-/* Flax LayerNorm: statistics over `over` (default the channel axis), fast
- * variance E[x^2] - E[x]^2 clamped at 0, epsilon 1e-6, scale and bias [C]. */
+/* (x - E x) / sqrt(Var x + eps) over the axes in mask, Flax's fast variance
+ * E[x^2] - E[x]^2 clamped at 0 (the normalisations of spec §2.1). */
+static int normalise(Graph *g, int x, uint32_t mask, int64_t count, double eps, Loc loc)
+{
+    int inv_n = ir_scalar(g, 1.0 / (double)count, loc);
+    int mean = ir_binary(g, IR_MUL, ir_reduce(g, IR_SUM, x, mask, loc), inv_n, loc);
+    int msq = ir_binary(g, IR_MUL, ir_reduce(g, IR_SUM, ir_binary(g, IR_MUL, x, x, loc), mask, loc), inv_n, loc);
+    int var = ir_binary(g, IR_MAXIMUM, ir_binary(g, IR_SUB, msq, ir_binary(g, IR_MUL, mean, mean, loc), loc),
+                        ir_scalar(g, 0, loc), loc);
+    int inv = ir_unary(g, IR_RSQRT, ir_binary(g, IR_ADD, var, ir_scalar(g, eps, loc), loc), loc);
+    return ir_binary(g, IR_MUL, ir_binary(g, IR_SUB, x, mean, loc), inv, loc);
+}
+
+/* y * scale + bias with scale (ones) and bias (zeros) over C, in x's order. */
+static Value scale_shift(Builder *b, Inst *in, BlockVal *bv, int x, int y, Value C, Loc loc)
+{
+    const char *cl = C.s;
+    Shape ps = shape_of_axes(1, &cl, &C.i);
+    int scale = declare_param_path(b, layer_path(b, in, bv, "scale"), &ps, (Init){INIT_ONES, 0, 0}, loc);
+    int bias = declare_param_path(b, layer_path(b, in, bv, "bias"), &ps, (Init){INIT_ZEROS, 0, 0}, loc);
+    if (scale < 0 || bias < 0) return v_error();
+    Graph *g = b->g;
+    y = ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, y, scale, loc), bias, loc);
+    Shape xs = node_at(g, x)->shape;
+    return v_tensor(ir_permute(g, y, &xs, loc));
+}
+
+/* The axes named by `over` as a mask, and the product of their sizes. */
+static bool over_mask(Builder *b, int x, Value over, uint32_t *mask, int64_t *count, Loc loc)
+{
+    for (int i = 0; i < over.n; i++) {
+        int k = axis_of(b, x, over.items[i], loc);
+        if (k < 0) return false;
+        *mask |= 1u << k;
+        *count *= node_at(b->g, x)->shape.size[k];
+    }
+    return true;
+}
+
+/* Flax LayerNorm: statistics over `over` (default the channel axis),
+ * epsilon 1e-6, scale and bias [C]. */
 static Value apply_layernorm(Builder *b, Inst *in, BlockVal *bv, int x, Loc loc)
 {
     Args a = layer_args(bv, loc);
@@ -286,31 +325,55 @@ static Value apply_layernorm(Builder *b, Inst *in, BlockVal *bv, int x, Loc loc)
     uint32_t mask = 1u << caxis;
     int64_t count = C.i;
     if (over.kind == V_LIST) {
-        mask = 0;
-        count = 1;
-        for (int i = 0; i < over.n; i++) {
-            int k = axis_of(b, x, over.items[i], loc);
-            if (k < 0) return v_error();
-            mask |= 1u << k;
-            count *= node_at(b->g, x)->shape.size[k];
-        }
+        mask = 0, count = 1;
+        if (!over_mask(b, x, over, &mask, &count, loc)) return v_error();
     }
-    const char *cl = C.s;
-    Shape ps = shape_of_axes(1, &cl, &C.i);
-    int scale = declare_param_path(b, layer_path(b, in, bv, "scale"), &ps, (Init){INIT_ONES, 0, 0}, loc);
-    int bias = declare_param_path(b, layer_path(b, in, bv, "bias"), &ps, (Init){INIT_ZEROS, 0, 0}, loc);
-    if (scale < 0 || bias < 0) return v_error();
-    Graph *g = b->g;
-    int inv_n = ir_scalar(g, 1.0 / (double)count, loc);
-    int mean = ir_binary(g, IR_MUL, ir_reduce(g, IR_SUM, x, mask, loc), inv_n, loc);
-    int msq = ir_binary(g, IR_MUL, ir_reduce(g, IR_SUM, ir_binary(g, IR_MUL, x, x, loc), mask, loc), inv_n, loc);
-    int var = ir_binary(g, IR_MAXIMUM, ir_binary(g, IR_SUB, msq, ir_binary(g, IR_MUL, mean, mean, loc), loc),
-                        ir_scalar(g, 0, loc), loc);
-    int inv = ir_unary(g, IR_RSQRT, ir_binary(g, IR_ADD, var, ir_scalar(g, 1e-6, loc), loc), loc);
-    int y = ir_binary(g, IR_MUL, ir_binary(g, IR_SUB, x, mean, loc), inv, loc);
-    y = ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, y, scale, loc), bias, loc);
-    Shape xs = node_at(g, x)->shape;
-    return v_tensor(ir_permute(g, y, &xs, loc));
+    return scale_shift(b, in, bv, x, normalise(b->g, x, mask, count, 1e-6, loc), C, loc);
+}
+
+/* Flax BatchNorm with batch statistics: over every axis but C, epsilon 1e-5.
+ * The running averages (momentum 0.99) that the reference uses in eval mode
+ * are not kept: every mode normalises with the batch's own statistics. */
+static Value apply_batchnorm(Builder *b, Inst *in, BlockVal *bv, int x, Loc loc)
+{
+    Args a = layer_args(bv, loc);
+    Value C = arg_get(&a, NULL, 0);
+    int caxis;
+    if (!check_input(b, &a, x, C, &caxis)) return v_error();
+    const Shape *xs = &node_at(b->g, x)->shape;
+    uint32_t mask = ((1u << xs->rank) - 1) & ~(1u << caxis);
+    int64_t count = shape_numel(xs) / C.i;
+    return scale_shift(b, in, bv, x, normalise(b->g, x, mask, count, 1e-5, loc), C, loc);
+}
+
+/* Flax GroupNorm: C splits into `groups` groups (default C, "instance");
+ * statistics per group over the group's channels and the axes `over` (the
+ * sample's non-batch axes), epsilon 1e-6, scale and bias [C]. */
+static Value apply_groupnorm(Builder *b, Inst *in, BlockVal *bv, int x, Loc loc)
+{
+    Args a = layer_args(bv, loc);
+    Value C = arg_get(&a, NULL, 0), over = arg_get(&a, "over", 2);
+    int64_t groups;
+    int caxis;
+    Value gr = arg_get(&a, "groups", 1);
+    groups = v_is_number(gr) ? (int64_t)v_number(gr) : C.i;
+    if (!check_input(b, &a, x, C, &caxis)) return v_error();
+    if (groups < 1 || C.i % groups || (over.kind != V_LIST && over.kind != V_NONE)) {
+        diag_error(loc, "groupnorm(C, groups = G, over = [axes]) needs G dividing %s = %lld", C.s, (long long)C.i);
+        return v_error();
+    }
+    Shape s = node_at(b->g, x)->shape;
+    if (s.rank == MAX_RANK) return v_error();
+    for (int i = s.rank; i > caxis + 1; i--) s.label[i] = s.label[i - 1], s.size[i] = s.size[i - 1];
+    s.label[caxis] = intern("#group"), s.size[caxis] = groups;
+    s.label[caxis + 1] = intern("#in_group"), s.size[caxis + 1] = C.i / groups, s.rank++;
+    int xg = ir_reshape(b->g, x, &s, loc);
+    uint32_t mask = 1u << (caxis + 1);
+    int64_t count = C.i / groups;
+    if (over.kind == V_LIST && !over_mask(b, xg, over, &mask, &count, loc)) return v_error();
+    Shape xs = node_at(b->g, x)->shape;
+    int y = ir_reshape(b->g, normalise(b->g, xg, mask, count, 1e-6, loc), &xs, loc);
+    return scale_shift(b, in, bv, x, y, C, loc);
 }
 
 Value apply_layer(Builder *b, Inst *in, BlockVal *bv, Value x, Loc loc)
@@ -325,5 +388,7 @@ Value apply_layer(Builder *b, Inst *in, BlockVal *bv, Value x, Loc loc)
     if (!strcmp(bv->builtin, "dense")) return apply_dense(b, in, bv, t, loc);
     if (!strcmp(bv->builtin, "conv2d")) return apply_conv2d(b, in, bv, t, loc);
     if (!strcmp(bv->builtin, "causal_conv")) return apply_causal_conv(b, in, bv, t, loc);
+    if (!strcmp(bv->builtin, "batchnorm")) return apply_batchnorm(b, in, bv, t, loc);
+    if (!strcmp(bv->builtin, "groupnorm")) return apply_groupnorm(b, in, bv, t, loc);
     return apply_layernorm(b, in, bv, t, loc);
 }

@@ -419,7 +419,7 @@ static void note_unique(IntVec *v, int x)
 static int load_buf(KB *kb, int buf, const Ix *off)
 {
     note_unique(&kb->k->reads, buf);
-    Val v = {.kind = VAL_LOAD, .dtype = kb->p->bufs.data[buf].dtype, .buf = buf, .ix = off};
+    Val v = {.kind = VAL_LOAD, .dtype = kb->p->bufs.data[buf].dtype, .buf = buf, .ix = off, .stage = -1};
     return add_val(kb, v);
 }
 
@@ -695,28 +695,78 @@ static void pick(const KB *kb, const Shape *s, const Ix **out)
     }
 }
 
+/* A reduce kernel over the output's axes and the reduced axes `extra`,
+ * placed before the output's last axis, so the output's contiguous axis runs
+ * innermost (render_c.c vectorizes it). ov[i] and ev[e] receive the
+ * variables of output axis i and of extra axis e. */
+static void begin_reduce(KB *kb, Lowered *p, Kernel *k, int id, const KSpace *extra, OpCode fold, const Ix **ov,
+                         const Ix **ev)
+{
+    const Shape *out = &node_at(p->g, id)->shape;
+    int r = out->rank, opos[MAX_RANK], epos[KSPACE_RANK];
+    uint64_t reduced = 0;
+    KSpace sp = {0};
+    for (int i = 0; i < r - 1; i++) opos[i] = sp.rank, space_push(&sp, out->label[i], out->size[i]);
+    for (int e = 0; e < extra->rank; e++)
+        epos[e] = sp.rank, reduced |= 1ull << sp.rank, space_push(&sp, extra->label[e], extra->size[e]);
+    if (r > 0) opos[r - 1] = sp.rank, space_push(&sp, out->label[r - 1], out->size[r - 1]);
+    kb_begin(kb, p, k, KK_REDUCE, id, "", &sp);
+    k->reduced = reduced, k->fold = fold;
+    for (int i = 0; i < r; i++) ov[i] = kb->var[opos[i]];
+    for (int e = 0; e < extra->rank; e++) ev[e] = kb->var[epos[e]];
+}
+
+/* Operands this small are staged when their layout would make the C
+ * kernel's innermost loop stride through them. */
+enum { STAGE_MAX = 16384 };
+
+/* Loads contract operand k at idx (its axes, by label), through a stage
+ * with the domain's last axis moved last when the operand is a small buffer
+ * that has that axis elsewhere. */
+static int contract_operand(KB *kb, const Node *n, int k, const Ix *const *idx)
+{
+    int node = n->in[k];
+    const Shape *s = &node_at(kb->p->g, node)->shape;
+    const KSpace *d = &kb->k->domain;
+    int at = shape_find(s, d->label[d->rank - 1]), v = val_at(kb, node, idx);
+    Val *x = &kb->k->vals.data[v];
+    if (at < 0 || at == s->rank - 1 || shape_numel(s) > STAGE_MAX || x->kind != VAL_LOAD) return v;
+    Stage st = {.buf = x->buf, .rank = s->rank, .numel = shape_numel(s)};
+    shape_strides(s, st.from);
+    int64_t stride = s->size[at];
+    st.to[at] = 1;
+    for (int i = s->rank - 1; i >= 0; i--)
+        if (i != at) st.to[i] = stride, stride *= s->size[i];
+    for (int i = 0; i < s->rank; i++) st.size[i] = s->size[i];
+    vec_push(&kb->k->stages, st);
+    const Ix *off = ix_const(kb->A, 0);
+    for (int i = 0; i < s->rank; i++) off = ix_lin2(kb->A, off, 1, idx[i], st.to[i], 0);
+    x->stage = kb->k->stages.len - 1, x->stage_ix = off;
+    return v;
+}
+
 static void lower_contract(Lowered *p, int id)
 {
     const Node *n = node_at(p->g, id);
-    KSpace sp = space_of_shape(&n->shape);
+    KSpace summed = {0};
     for (int k = 0; k < 2; k++) {
         const Shape *t = &node_at(p->g, n->in[k])->shape;
         for (int i = 0; i < t->rank; i++) {
-            bool seen = false;
-            for (int j = 0; j < sp.rank; j++) seen |= sp.label[j] == t->label[i];
-            if (!seen) space_push(&sp, t->label[i], t->size[i]);
+            bool seen = shape_find(&n->shape, t->label[i]) >= 0;
+            for (int j = 0; j < summed.rank; j++) seen |= summed.label[j] == t->label[i];
+            if (!seen) space_push(&summed, t->label[i], t->size[i]);
         }
     }
     Kernel k;
     KB kb;
-    kb_begin(&kb, p, &k, KK_REDUCE, id, "", &sp);
-    k.fold = IR_SUM;
-    for (int i = n->shape.rank; i < sp.rank; i++) k.reduced |= 1ull << i;
+    const Ix *ov[MAX_RANK], *ev[KSPACE_RANK];
+    begin_reduce(&kb, p, &k, id, &summed, IR_SUM, ov, ev);
     const Ix *ia[MAX_RANK], *ib[MAX_RANK];
     pick(&kb, &node_at(p->g, n->in[0])->shape, ia);
     pick(&kb, &node_at(p->g, n->in[1])->shape, ib);
-    k.result = val_op(&kb, IR_MUL, n->dtype, val_at(&kb, n->in[0], ia), val_at(&kb, n->in[1], ib), 0);
-    k.out_ix = kept_offset(&kb, &n->shape);
+    int va = contract_operand(&kb, n, 0, ia), vb = contract_operand(&kb, n, 1, ib);
+    k.result = val_op(&kb, IR_MUL, n->dtype, va, vb, 0);
+    k.out_ix = ix_offset(kb.A, &n->shape, ov);
     kb_finish(&kb, shape_numel(&n->shape));
 }
 
@@ -765,33 +815,33 @@ static int tap_load(KB *kb, int node, const Ix *dh, const Ix *dw, const Ix *ci, 
     return val_at(kb, node, sub);
 }
 
-static void conv_forward(KB *kb, const Node *n, const ConvDims *c)
+/* ov: the variables of the output's axes; ev: of the taps ($dh, $dw, $ci). */
+static void conv_forward(KB *kb, const Node *n, const ConvDims *c, const Ix *const *ov, const Ix *const *ev)
 {
-    int r = c->y->rank;
-    const Ix *const *v = kb->var, *dh = v[r], *dw = v[r + 1], *ci = v[r + 2], *o = v[c->ax[2]];
-    const Ix *h = ix_lin2(kb->A, v[c->ax[0]], 1, dh, 1, -c->lo_h), *w = ix_lin2(kb->A, v[c->ax[1]], 1, dw, 1, -c->lo_w);
+    const Ix *dh = ev[0], *dw = ev[1], *ci = ev[2], *o = ov[c->ax[2]];
+    const Ix *h = ix_lin2(kb->A, ov[c->ax[0]], 1, dh, 1, -c->lo_h), *w = ix_lin2(kb->A, ov[c->ax[1]], 1, dw, 1, -c->lo_w);
     const Ix *ch = ix_add(kb->A, ix_scale(kb->A, ix_div(kb->A, o, c->cog), c->cig), ci);
-    int x = conv_load(kb, c, n->in[0], v, h, w, ch);
+    int x = conv_load(kb, c, n->in[0], ov, h, w, ch);
     kb->k->result = val_op(kb, IR_MUL, DT_F32, x, tap_load(kb, n->in[1], dh, dw, ci, o), 0);
 }
 
-static void conv_dx(KB *kb, const Node *n, const ConvDims *c)
+/* ov: dx's axes (x-shaped); ev: $dh, $dw and $o, the output channel in its group. */
+static void conv_dx(KB *kb, const Node *n, const ConvDims *c, const Ix *const *ov, const Ix *const *ev)
 {
-    int r = c->x->rank;
-    const Ix *const *v = kb->var, *dh = v[r], *dw = v[r + 1], *oo = v[r + 2], *ch = v[c->ax[2]];
+    const Ix *dh = ev[0], *dw = ev[1], *oo = ev[2], *ch = ov[c->ax[2]];
     const Ix *grp = ix_div(kb->A, ch, c->cig);
-    const Ix *h = ix_lin2(kb->A, v[c->ax[0]], 1, dh, -1, c->lo_h), *w = ix_lin2(kb->A, v[c->ax[1]], 1, dw, -1, c->lo_w);
+    const Ix *h = ix_lin2(kb->A, ov[c->ax[0]], 1, dh, -1, c->lo_h), *w = ix_lin2(kb->A, ov[c->ax[1]], 1, dw, -1, c->lo_w);
     const Ix *o = ix_add(kb->A, ix_scale(kb->A, grp, c->cog), oo);
-    int gy = conv_load(kb, c, n->in[0], v, h, w, o);
+    int gy = conv_load(kb, c, n->in[0], ov, h, w, o);
     kb->k->result = val_op(kb, IR_MUL, DT_F32, gy, tap_load(kb, n->in[1], dh, dw, ix_mod(kb->A, ch, c->cig), o), 0);
 }
 
-/* dk's domain: its four axes, then x's axes but C, in x's order. */
-static void conv_dk(KB *kb, const Node *n, const ConvDims *c)
+/* ov: dk's four axes; ev: x's axes but C, in x's order. */
+static void conv_dk(KB *kb, const Node *n, const ConvDims *c, const Ix *const *ov, const Ix *const *ev)
 {
-    const Ix *const *v = kb->var, *dh = v[0], *dw = v[1], *ci = v[2], *o = v[3];
+    const Ix *dh = ov[0], *dw = ov[1], *ci = ov[2], *o = ov[3];
     const Ix *base[MAX_RANK];
-    for (int i = 0, j = 4; i < c->x->rank; i++) base[i] = i == c->ax[2] ? o : v[j++];
+    for (int i = 0, j = 0; i < c->x->rank; i++) base[i] = i == c->ax[2] ? o : ev[j++];
     const Ix *h = ix_lin2(kb->A, base[c->ax[0]], 1, dh, 1, -c->lo_h), *w = ix_lin2(kb->A, base[c->ax[1]], 1, dw, 1, -c->lo_w);
     const Ix *ch = ix_add(kb->A, ix_scale(kb->A, ix_div(kb->A, o, c->cog), c->cig), ci);
     int x = conv_load(kb, c, n->in[0], base, h, w, ch);
@@ -802,23 +852,22 @@ static void lower_conv(Lowered *p, int id)
 {
     const Node *n = node_at(p->g, id);
     ConvDims c = conv_dims(p->g, n);
-    KSpace sp = space_of_shape(&n->shape);
+    KSpace taps = {0};
     if (n->op == IR_CONV2D) {
-        space_push(&sp, "$dh", c.kh), space_push(&sp, "$dw", c.kw), space_push(&sp, "$ci", c.cig);
+        space_push(&taps, "$dh", c.kh), space_push(&taps, "$dw", c.kw), space_push(&taps, "$ci", c.cig);
     } else if (n->op == IR_CONV2D_DX) {
-        space_push(&sp, "$dh", c.kh), space_push(&sp, "$dw", c.kw), space_push(&sp, "$o", c.cog);
+        space_push(&taps, "$dh", c.kh), space_push(&taps, "$dw", c.kw), space_push(&taps, "$o", c.cog);
     } else
         for (int i = 0; i < c.x->rank; i++)
-            if (i != c.ax[2]) space_push(&sp, c.x->label[i], c.x->size[i]);
+            if (i != c.ax[2]) space_push(&taps, c.x->label[i], c.x->size[i]);
     Kernel k;
     KB kb;
-    kb_begin(&kb, p, &k, KK_REDUCE, id, "", &sp);
-    k.fold = IR_SUM;
-    for (int i = n->shape.rank; i < sp.rank; i++) k.reduced |= 1ull << i;
-    if (n->op == IR_CONV2D) conv_forward(&kb, n, &c);
-    else if (n->op == IR_CONV2D_DX) conv_dx(&kb, n, &c);
-    else conv_dk(&kb, n, &c);
-    k.out_ix = kept_offset(&kb, &n->shape);
+    const Ix *ov[MAX_RANK], *ev[KSPACE_RANK];
+    begin_reduce(&kb, p, &k, id, &taps, IR_SUM, ov, ev);
+    if (n->op == IR_CONV2D) conv_forward(&kb, n, &c, ov, ev);
+    else if (n->op == IR_CONV2D_DX) conv_dx(&kb, n, &c, ov, ev);
+    else conv_dk(&kb, n, &c, ov, ev);
+    k.out_ix = ix_offset(kb.A, &n->shape, ov);
     kb_finish(&kb, shape_numel(&n->shape));
 }
 
@@ -838,16 +887,16 @@ static int window_load(KB *kb, const Node *n, const Ix *const *base, const Ix *h
 static void lower_maxpool(Lowered *p, int id)
 {
     const Node *n = node_at(p->g, id);
-    int r = n->shape.rank, a0 = n->attr.ax[0], a1 = n->attr.ax[1];
-    KSpace sp = space_of_shape(&n->shape);
-    space_push(&sp, "$ph", 2), space_push(&sp, "$pw", 2);
+    int a0 = n->attr.ax[0], a1 = n->attr.ax[1];
+    KSpace taps = {0};
+    space_push(&taps, "$ph", 2), space_push(&taps, "$pw", 2);
     Kernel k;
     KB kb;
-    kb_begin(&kb, p, &k, KK_REDUCE, id, "", &sp);
-    k.fold = IR_MAX, k.reduced = 3ull << r;
-    const Ix *h = ix_lin2(kb.A, kb.var[a0], 2, kb.var[r], 1, 0), *w = ix_lin2(kb.A, kb.var[a1], 2, kb.var[r + 1], 1, 0);
-    k.result = window_load(&kb, n, kb.var, h, w);
-    k.out_ix = kept_offset(&kb, &n->shape);
+    const Ix *ov[MAX_RANK], *ev[KSPACE_RANK];
+    begin_reduce(&kb, p, &k, id, &taps, IR_MAX, ov, ev);
+    const Ix *h = ix_lin2(kb.A, ov[a0], 2, ev[0], 1, 0), *w = ix_lin2(kb.A, ov[a1], 2, ev[1], 1, 0);
+    k.result = window_load(&kb, n, ov, h, w);
+    k.out_ix = ix_offset(kb.A, &n->shape, ov);
     kb_finish(&kb, shape_numel(&n->shape));
 }
 
@@ -1084,6 +1133,7 @@ void program_free(Lowered *p)
         vec_free(&p->kernels.data[i].fused);
         vec_free(&p->kernels.data[i].vals);
         vec_free(&p->kernels.data[i].reads);
+        vec_free(&p->kernels.data[i].stages);
     }
     vec_free(&p->kernels);
     vec_free(&p->steps);

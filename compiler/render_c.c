@@ -12,6 +12,8 @@
  *           reference's order for each output element;
  *   scan    the batch points outside, time inside, the trailing batch axes
  *           as a vector of states; states are double, as the reference's.
+ * Small operands a kernel would read with a stride in its innermost loop are
+ * first copied, transposed, into a local array (Kernel.stages).
  * The unit ends with the table cssm_kernels[] in kernel order, which is how
  * runtime/cpu.c finds them. The text is a pure function of the lowered program, so
  * the same model always gives the same source (and hits the same cache
@@ -31,6 +33,17 @@ static void declare_buffers(FILE *f, const Lowered *p, const Kernel *k)
     }
     const Buffer *o = &p->bufs.data[k->out_buf];
     fprintf(f, "    %s *o = (%s *)(A + %lld);\n", ctype(o->dtype), ctype(o->dtype), (long long)o->offset);
+    for (int i = 0; i < k->stages.len; i++) {
+        const Stage *s = &k->stages.data[i];
+        const char *t = ctype(p->bufs.data[s->buf].dtype);
+        fprintf(f, "    %s s%d[%lld];\n", t, i, (long long)s->numel);
+        for (int a = 0; a < s->rank; a++) fprintf(f, "    for (i64 t%d = 0; t%d < %lld; t%d++)\n", a, a, (long long)s->size[a], a);
+        fprintf(f, "        s%d[", i);
+        for (int a = 0; a < s->rank; a++) fprintf(f, "%s%lld*t%d", a ? " + " : "", (long long)s->to[a], a);
+        fprintf(f, "%s] = b%d[", s->rank ? "" : "0", s->buf);
+        for (int a = 0; a < s->rank; a++) fprintf(f, "%s%lld*t%d", a ? " + " : "", (long long)s->from[a], a);
+        fprintf(f, "%s];\n", s->rank ? "" : "0");
+    }
 }
 
 static void loop(FILE *f, int var, int64_t size)
@@ -48,7 +61,7 @@ static void body_vals(FILE *f, const Lowered *p, const Kernel *k)
     for (int v = 0; v < k->vals.len; v++) {
         if (!ew_val_printed(k, v)) continue;
         fputs("        ", f);
-        ew_print_val(f, p, k, v);
+        ew_print_val(f, p, k, v, true);
     }
 }
 
@@ -64,57 +77,150 @@ static void render_map(FILE *f, const Lowered *p, const Kernel *k)
     fprintf(f, "] = v%d;\n    }\n", k->result);
 }
 
-/* The trailing kept axes after the last reduced one, up to INNER_MAX points:
- * returns the first of them and their point count. */
-static int inner_block(const KSpace *d, uint64_t reduced, int64_t *points)
+static uint64_t axis_bits(int from, int to)
 {
-    int first = d->rank;
-    *points = 1;
-    while (first > 0 && !(reduced >> (first - 1) & 1) && *points * d->size[first - 1] <= INNER_MAX)
-        *points *= d->size[--first];
-    return first;
+    uint64_t m = 0;
+    for (int i = from; i < to; i++) m |= 1ull << i;
+    return m;
 }
 
-static void inner_index(FILE *f, const KSpace *d, int first, const char *indent)
+static int64_t points_of(const KSpace *d, uint64_t axes)
+{
+    int64_t n = 1;
+    for (int i = 0; i < d->rank; i++)
+        if (axes >> i & 1) n *= d->size[i];
+    return n;
+}
+
+/* j, the flat index over the domain axes in `axes` (domain order). */
+static void index_over(FILE *f, const KSpace *d, uint64_t axes, const char *indent)
 {
     fprintf(f, "%si64 j = 0", indent);
-    for (int i = first; i < d->rank; i++) {
-        int64_t st = 1;
-        for (int m = i + 1; m < d->rank; m++) st *= d->size[m];
+    for (int i = 0; i < d->rank; i++) {
+        if (!(axes >> i & 1)) continue;
+        int64_t st = points_of(d, axes & ~axis_bits(0, i + 1));
         fprintf(f, " + i%d * %lld", i, (long long)st);
     }
     fputs(";\n", f);
 }
 
+static void loops_over(FILE *f, const KSpace *d, uint64_t axes)
+{
+    for (int i = 0; i < d->rank; i++)
+        if (axes >> i & 1) loop(f, i, d->size[i]);
+}
+
+/* How a reduce kernel's loops nest (see the file comment): the kept axes
+ * run as a vector of accumulators (`inner`), the others (`outer`) outside,
+ * shared among threads; with few outputs and many points, every kept axis
+ * is inner and threads share out chunks of the first reduced axis instead,
+ * each with its own partial sums, combined in chunk order afterwards. */
+typedef struct ReduceNest {
+    uint64_t kept, inner, outer;
+    int64_t ni;
+    int chunk_axis;            /* -1: no chunks */
+    int64_t chunks;
+} ReduceNest;
+
+static ReduceNest reduce_nest(const Kernel *k)
+{
+    const KSpace *d = &k->domain;
+    ReduceNest n = {.kept = axis_bits(0, d->rank) & ~k->reduced, .chunk_axis = -1, .chunks = 1};
+    int64_t points = points_of(d, k->reduced);
+    if (k->work < PARALLEL_MIN && points_of(d, n.kept) <= INNER_MAX && points * k->work >= PARALLEL_MIN) {
+        n.inner = n.kept;
+        for (int i = 0; i < d->rank && n.chunk_axis < 0; i++)
+            if (k->reduced >> i & 1) n.chunk_axis = i;
+        n.chunks = MIN(d->size[n.chunk_axis], 16);
+    } else
+        for (int i = d->rank - 1; i >= 0 && !(k->reduced >> i & 1); i--)
+            if (points_of(d, n.inner | 1ull << i) <= INNER_MAX) n.inner |= 1ull << i;
+    n.outer = n.kept & ~n.inner;
+    n.ni = points_of(d, n.inner);
+    return n;
+}
+
+static void declare_accumulators(FILE *f, const Kernel *k, const ReduceNest *n)
+{
+    bool cplx = k->vals.data[k->result].dtype == DT_C64, is_max = k->fold == IR_MAX;
+    long long ni = (long long)n->ni;
+    if (is_max) fprintf(f, "    float acc[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = -CSSM_INF;\n", ni, ni);
+    else if (cplx) fprintf(f, "    double acc[%lld], acc_im[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = acc_im[j] = 0;\n", ni, ni, ni);
+    else fprintf(f, "    double acc[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = 0;\n", ni, ni);
+}
+
+/* The reduced loops; in chunked nests the chunk axis runs over chunk c's share. */
+static void reduced_loops(FILE *f, const Kernel *k, const ReduceNest *n)
+{
+    const KSpace *d = &k->domain;
+    for (int i = 0; i < d->rank; i++) {
+        if (!(k->reduced >> i & 1)) continue;
+        if (i != n->chunk_axis) loop(f, i, d->size[i]);
+        else fprintf(f, "    for (i64 i%d = c * %lld / %lld; i%d < (c + 1) * %lld / %lld; i%d++)\n", i,
+                     (long long)d->size[i], (long long)n->chunks, i, (long long)d->size[i], (long long)n->chunks, i);
+    }
+}
+
+static void store_result(FILE *f, const Kernel *k, const char *re, const char *im)
+{
+    bool cplx = k->vals.data[k->result].dtype == DT_C64, is_max = k->fold == IR_MAX;
+    fputs("        o[", f);
+    ix_print(f, k->out_ix);
+    if (cplx) fprintf(f, "] = c_make((float)%s, (float)%s);\n", re, im);
+    else fprintf(f, is_max ? "] = %s;\n" : "] = (float)%s;\n", re);
+}
+
+/* After a chunked nest: each output is its chunks' partial sums, in order. */
+static void combine_chunks(FILE *f, const Kernel *k, const ReduceNest *n)
+{
+    bool cplx = k->vals.data[k->result].dtype == DT_C64, is_max = k->fold == IR_MAX;
+    loops_over(f, &k->domain, n->inner);
+    fputs("    {\n", f);
+    index_over(f, &k->domain, n->inner, "        ");
+    fprintf(f, "        %s s = part[0][j]%s;\n", is_max ? "float" : "double", cplx ? ", s_im = part_im[0][j]" : "");
+    fprintf(f, "        for (int c = 1; c < %lld; c++) ", (long long)n->chunks);
+    if (is_max) fputs("s = f_max_first(s, part[c][j]);\n", f);
+    else fputs(cplx ? "s += part[c][j], s_im += part_im[c][j];\n" : "s += part[c][j];\n", f);
+    store_result(f, k, "s", "s_im");
+    fputs("    }\n", f);
+}
+
 static void render_reduce(FILE *f, const Lowered *p, const Kernel *k)
 {
     const KSpace *d = &k->domain;
-    int64_t ni;
-    int first = inner_block(d, k->reduced, &ni), outer = 0;
-    bool cplx = k->vals.data[k->result].dtype == DT_C64, is_max = k->fold == IR_MAX;
-    for (int i = 0; i < first; i++) outer += !(k->reduced >> i & 1);
-    parallel(f, outer, k->work);
-    for (int i = 0; i < first; i++)
-        if (!(k->reduced >> i & 1)) loop(f, i, d->size[i]);
+    ReduceNest n = reduce_nest(k);
+    bool cplx = k->vals.data[k->result].dtype == DT_C64, chunked = n.chunk_axis >= 0;
+    const char *t = k->fold == IR_MAX ? "float" : "double";
+    if (chunked) {
+        fprintf(f, "    %s part[%lld][%lld];\n", t, (long long)n.chunks, (long long)n.ni);
+        if (cplx) fprintf(f, "    double part_im[%lld][%lld];\n", (long long)n.chunks, (long long)n.ni);
+        fputs("    #pragma omp parallel for schedule(static)\n", f);
+        fprintf(f, "    for (i64 c = 0; c < %lld; c++)\n", (long long)n.chunks);
+    } else {
+        int outer = 0;
+        for (int i = 0; i < d->rank; i++) outer += n.outer >> i & 1;
+        parallel(f, outer, points_of(d, axis_bits(0, d->rank)));
+        loops_over(f, d, n.outer);
+    }
     fputs("    {\n", f);
-    if (is_max) fprintf(f, "    float acc[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = -CSSM_INF;\n", (long long)ni, (long long)ni);
-    else if (cplx) fprintf(f, "    double acc[%lld], acc_im[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = acc_im[j] = 0;\n",
-                           (long long)ni, (long long)ni, (long long)ni);
-    else fprintf(f, "    double acc[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = 0;\n", (long long)ni, (long long)ni);
-    for (int i = 0; i < first; i++)
-        if (k->reduced >> i & 1) loop(f, i, d->size[i]);
-    for (int i = first; i < d->rank; i++) loop(f, i, d->size[i]);
+    declare_accumulators(f, k, &n);
+    reduced_loops(f, k, &n);
+    loops_over(f, d, n.inner);
     fputs("    {\n", f);
-    inner_index(f, d, first, "        ");
+    index_over(f, d, n.inner, "        ");
     body_vals(f, p, k);
     ew_print_fold(f, k, "acc[j]", "acc_im[j]", "        ");
     fputs("    }\n", f);
-    for (int i = first; i < d->rank; i++) loop(f, i, d->size[i]);
+    if (chunked) {
+        fprintf(f, "    for (i64 j = 0; j < %lld; j++) part[c][j] = acc[j]%s;\n    }\n", (long long)n.ni,
+                cplx ? ", part_im[c][j] = acc_im[j]" : "");
+        combine_chunks(f, k, &n);
+        return;
+    }
+    loops_over(f, d, n.inner);
     fputs("    {\n", f);
-    inner_index(f, d, first, "        ");
-    fputs("        o[", f);
-    ix_print(f, k->out_ix);
-    fputs(cplx ? "] = c_make((float)acc[j], (float)acc_im[j]);\n" : is_max ? "] = acc[j];\n" : "] = (float)acc[j];\n", f);
+    index_over(f, d, n.inner, "        ");
+    store_result(f, k, "acc[j]", "acc_im[j]");
     fputs("    }\n    }\n", f);
 }
 
@@ -173,7 +279,7 @@ static void render_scan_scalar(FILE *f, const Kernel *k)
     time_loop(f, s);
     for (int i = first; i < d->rank; i++) fprintf(f, "    "), loop(f, i, d->size[i]);
     fputs("        {\n", f);
-    inner_index(f, d, first, "            ");
+    index_over(f, d, axis_bits(first, d->rank), "            ");
     scan_step_scalar(f, s);
     fputs("        }\n    }\n    }\n", f);
 }

@@ -21,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *const cuda_nvrtc_options[] = {"--std=c++17"};
+const int cuda_nvrtc_noptions = 1;
+
 static const char *ctype(DType dt) { return dt == DT_C64 ? "c64" : "float"; }
 
 static void declare_buffers(FILE *f, const Lowered *p, const Kernel *k)
@@ -55,7 +58,7 @@ static void body_vals(FILE *f, const Lowered *p, const Kernel *k, const char *in
     for (int v = 0; v < k->vals.len; v++) {
         if (!ew_val_printed(k, v)) continue;
         fputs(indent, f);
-        ew_print_val(f, p, k, v);
+        ew_print_val(f, p, k, v, false);
     }
 }
 

@@ -30,8 +30,6 @@ typedef struct CudaExec {
     CssmDevPtr arena;
 } CudaExec;
 
-static const char *const nvrtc_options[] = {"--std=c++17"};
-
 static void cuda_close(void *dev)
 {
     CudaExec *c = dev;
@@ -63,7 +61,7 @@ static bool compile_and_load(CudaExec *c, const char *arch, char *err, size_t er
     int *lines = xcalloc((size_t)c->p->kernels.len + 1, sizeof *lines);
     char *src = render_cuda(c->p, lines), *log = NULL;
     CssmBinary bin;
-    int rc = cssm_nvrtc_compile(src, "cssmc_kernels", arch, nvrtc_options, (int)COUNT_OF(nvrtc_options), &bin, &log);
+    int rc = cssm_nvrtc_compile(src, "cssmc_kernels", arch, cuda_nvrtc_options, cuda_nvrtc_noptions, &bin, &log);
     if (rc < 0) {
         char *msg = cuda_log_with_kernel(c->p, lines, log);
         snprintf(err, errlen, "%s", msg);
