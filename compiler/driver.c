@@ -73,6 +73,10 @@ static int parse_flag(int argc, char **argv, int *i, unsigned acc, Options *o)
     if ((acc & OPT_MODEL) && (v = flag_value(argc, argv, i, "--batch")))
         return parse_u64(v, &n) && n > 0 ? (o->batch = (int64_t)n, 0) : usage_error(cmd, "--batch expects a positive integer, got '%s'", v);
     if ((acc & OPT_MODEL) && (v = flag_value(argc, argv, i, "--model"))) return o->model_name = v, 0;
+    if ((acc & OPT_MODEL) && (v = flag_value(argc, argv, i, "--scan"))) {
+        if (strcmp(v, "seq") && strcmp(v, "assoc")) return usage_error(cmd, "--scan expects seq or assoc, got '%s'", v);
+        return o->scan_assoc = !strcmp(v, "assoc"), 0;
+    }
     if ((acc & OPT_BLOCK) && (v = flag_value(argc, argv, i, "--block"))) return o->block = v, 0;
     if ((acc & OPT_EXEC) && (v = flag_value(argc, argv, i, "--device"))) {
         Device d;
@@ -211,6 +215,14 @@ static void dump_lowered(Options *o, Graph *g)
     program_free(p);
 }
 
+/* --scan: the evaluation order of every SCAN node, forward and backward
+ * (an executor switch carried on the nodes, spec/models.md §2.5). */
+static void set_scan_order(Options *o, Graph *g)
+{
+    for (int i = 0; i < g->nodes.len; i++)
+        if (g->nodes.data[i].op == IR_SCAN) g->nodes.data[i].attr.assoc = o->scan_assoc;
+}
+
 Graph *compile_model(Options *o, bool grad)
 {
     static Arena arena;
@@ -230,6 +242,7 @@ Graph *compile_model(Options *o, bool grad)
     verified(g, "build");
     dump(o, 'S', "shapes", g);
     if (!grad) {
+        set_scan_order(o, g);
         dump_lowered(o, g);
         return g;
     }
@@ -239,6 +252,7 @@ Graph *compile_model(Options *o, bool grad)
     g = simplify(g);
     verified(g, "simplify");
     dump(o, 'O', "simplify", g);
+    set_scan_order(o, g);
     dump_lowered(o, g);
     return g;
 }
@@ -253,6 +267,7 @@ Graph *compile_training(Options *o)
     verified(g, "autodiff");
     g = simplify(g);
     verified(g, "simplify");
+    set_scan_order(o, g);
     return g;
 }
 
@@ -265,6 +280,7 @@ static const char summary_usage[] =
     "  -I dir          search dir for imports (before the installed models/)\n"
     "  --batch N       batch size of the model input (default 2)\n"
     "  --model NAME    which model of the file (default: the first)\n"
+    "  --scan ORDER    seq (default) or assoc: the order executors evaluate scans in\n"
     "  -dLETTERS       print the IR after: P parse, S shapes, A autodiff, O simplify,\n"
     "                  F fusion (the groups), L lowering (the kernel list)\n";
 

@@ -20,6 +20,7 @@ typedef struct Options {
     int64_t batch;
     const char *device;         /* ref, cpu or cuda; with OPT_EXEC, the default device if not given */
     bool f64;
+    bool scan_assoc;            /* --scan=assoc: SCAN nodes in associative_scan's tree order */
     uint64_t seed;
     const char *input, *out;
     Vec(const char *) rest;     /* positional arguments after the model */
@@ -27,7 +28,7 @@ typedef struct Options {
 
 /* Flags each command accepts, for parse_options. */
 enum {
-    OPT_MODEL = 1 << 0,     /* -D, -I, --batch, --model, -d */
+    OPT_MODEL = 1 << 0,     /* -D, -I, --batch, --model, -d, --scan */
     OPT_EXEC = 1 << 1,      /* --device, --f64, --seed */
     OPT_IO = 1 << 2,        /* --input, --out */
     OPT_BLOCK = 1 << 3,     /* --block */

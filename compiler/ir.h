@@ -69,6 +69,8 @@ typedef struct Attr {
     int groups;              /* CONV2D & co */
     const char *state, *col; /* SCAN: matrix state labels (NULL for scalar); SOLVE: the same */
     bool reverse;            /* SCAN; CIRC: the adjoint index map */
+    bool assoc;              /* SCAN: evaluate in associative_scan's tree order (--scan=assoc);
+                                the same values, another rounding */
 } Attr;
 
 typedef struct Node {

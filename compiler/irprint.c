@@ -64,6 +64,7 @@ static void print_attr(FILE *out, Graph *g, const Node *n)
         fprintf(out, "{%s%s%s%s%s}", operand_shape(g, n, 1)->label[a->axis], a->state ? ",state=" : "",
                 a->state ? a->state : "", a->col ? ",col=" : "", a->col ? a->col : "");
         if (a->reverse) fputs("{reverse}", out);
+        if (a->assoc) fputs("{assoc}", out);
         break;
     default: break;
     }

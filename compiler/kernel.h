@@ -84,6 +84,8 @@ typedef struct Val {
     int buf;
     const Ix *ix;
     double c[2];
+    bool exact;              /* VAL_OP: not rounded to f32 (the product inside a contraction
+                                or convolution, summed exactly as the reference sums it) */
     int stage;               /* VAL_LOAD: -1, or the Stage the C rendering reads instead */
     const Ix *stage_ix;      /* its element offset in the stage */
 } Val;
@@ -230,15 +232,17 @@ const char *ew_expr(OpCode op, bool complex_domain);
 int ew_check_table(char *why, size_t n);
 /* The helper functions the expressions call, for C (cuda = false) or CUDA. */
 void ew_print_prelude(FILE *f, bool cuda);
-/* One statement "T vN = expr;" computing Val v of k (buffers as bN; with
- * staged, loads with a Stage read it, as sN). */
+/* One statement "T vN = expr;" computing Val v of k, T double or cplx
+ * (buffers as bN; with staged, loads with a Stage read it, as sN). */
 void ew_print_val(FILE *f, const Lowered *p, const Kernel *k, int v, bool staged);
 /* Reduce kernels: the statement folding the result into the accumulator
- * (acc, and acc_im for c64; C lvalues). A sum of products accumulates the
- * product in double, exact as the reference's, so the product's own Val is
- * not printed (ew_val_printed). */
+ * (acc, and acc_im for c64; C lvalues). An exact product is folded as the
+ * double product of its operands, so its own Val is not printed
+ * (ew_val_printed). */
 void ew_print_fold(FILE *f, const Kernel *k, const char *acc, const char *acc_im, const char *indent);
 bool ew_val_printed(const Kernel *k, int v);
+/* The f32 (or c64) element to store for a value with parts re (and im). */
+void ew_print_store(FILE *f, DType dt, const char *re, const char *im);
 /* The comment block above a kernel: its nodes with their source lines. */
 void print_kernel_comment(FILE *f, const Lowered *p, const Kernel *k);
 

@@ -401,6 +401,14 @@ static int val_op(KB *kb, OpCode op, DType dt, int a, int b, int c)
     return add_val(kb, v);
 }
 
+/* The product inside a contraction or convolution: exact, not rounded. */
+static int val_product(KB *kb, DType dt, int a, int b)
+{
+    int v = val_op(kb, IR_MUL, dt, a, b, 0);
+    kb->k->vals.data[v].exact = true;
+    return v;
+}
+
 static int val_select(KB *kb, const Ix *cond, int then, int other)
 {
     if (is_const(cond, 1)) return then;
@@ -765,7 +773,7 @@ static void lower_contract(Lowered *p, int id)
     pick(&kb, &node_at(p->g, n->in[0])->shape, ia);
     pick(&kb, &node_at(p->g, n->in[1])->shape, ib);
     int va = contract_operand(&kb, n, 0, ia), vb = contract_operand(&kb, n, 1, ib);
-    k.result = val_op(&kb, IR_MUL, n->dtype, va, vb, 0);
+    k.result = val_product(&kb, n->dtype, va, vb);
     k.out_ix = ix_offset(kb.A, &n->shape, ov);
     kb_finish(&kb, shape_numel(&n->shape));
 }
@@ -822,7 +830,7 @@ static void conv_forward(KB *kb, const Node *n, const ConvDims *c, const Ix *con
     const Ix *h = ix_lin2(kb->A, ov[c->ax[0]], 1, dh, 1, -c->lo_h), *w = ix_lin2(kb->A, ov[c->ax[1]], 1, dw, 1, -c->lo_w);
     const Ix *ch = ix_add(kb->A, ix_scale(kb->A, ix_div(kb->A, o, c->cog), c->cig), ci);
     int x = conv_load(kb, c, n->in[0], ov, h, w, ch);
-    kb->k->result = val_op(kb, IR_MUL, DT_F32, x, tap_load(kb, n->in[1], dh, dw, ci, o), 0);
+    kb->k->result = val_product(kb, DT_F32, x, tap_load(kb, n->in[1], dh, dw, ci, o));
 }
 
 /* ov: dx's axes (x-shaped); ev: $dh, $dw and $o, the output channel in its group. */
@@ -833,7 +841,7 @@ static void conv_dx(KB *kb, const Node *n, const ConvDims *c, const Ix *const *o
     const Ix *h = ix_lin2(kb->A, ov[c->ax[0]], 1, dh, -1, c->lo_h), *w = ix_lin2(kb->A, ov[c->ax[1]], 1, dw, -1, c->lo_w);
     const Ix *o = ix_add(kb->A, ix_scale(kb->A, grp, c->cog), oo);
     int gy = conv_load(kb, c, n->in[0], ov, h, w, o);
-    kb->k->result = val_op(kb, IR_MUL, DT_F32, gy, tap_load(kb, n->in[1], dh, dw, ix_mod(kb->A, ch, c->cig), o), 0);
+    kb->k->result = val_product(kb, DT_F32, gy, tap_load(kb, n->in[1], dh, dw, ix_mod(kb->A, ch, c->cig), o));
 }
 
 /* ov: dk's four axes; ev: x's axes but C, in x's order. */
@@ -845,7 +853,7 @@ static void conv_dk(KB *kb, const Node *n, const ConvDims *c, const Ix *const *o
     const Ix *h = ix_lin2(kb->A, base[c->ax[0]], 1, dh, 1, -c->lo_h), *w = ix_lin2(kb->A, base[c->ax[1]], 1, dw, 1, -c->lo_w);
     const Ix *ch = ix_add(kb->A, ix_scale(kb->A, ix_div(kb->A, o, c->cog), c->cig), ci);
     int x = conv_load(kb, c, n->in[0], base, h, w, ch);
-    kb->k->result = val_op(kb, IR_MUL, DT_F32, x, val_at(kb, n->in[1], base), 0);
+    kb->k->result = val_product(kb, DT_F32, x, val_at(kb, n->in[1], base));
 }
 
 static void lower_conv(Lowered *p, int id)

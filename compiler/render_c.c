@@ -9,7 +9,8 @@
  *           then the trailing kept axes (up to INNER_MAX points) with an
  *           array of accumulators, so a reduction over leading axes still
  *           walks memory contiguously; sums accumulate in double, in the
- *           reference's order for each output element;
+ *           reference's order for each output element (few outputs over
+ *           many points: chunks of partial sums, added in chunk order);
  *   scan    the batch points outside, time inside, the trailing batch axes
  *           as a vector of states; states are double, as the reference's.
  * Small operands a kernel would read with a stride in its innermost loop are
@@ -65,6 +66,16 @@ static void body_vals(FILE *f, const Lowered *p, const Kernel *k)
     }
 }
 
+/* The map result, rounded for storage. */
+static void print_value_store(FILE *f, const Kernel *k)
+{
+    char re[32], im[32];
+    bool c = k->vals.data[k->result].dtype == DT_C64;
+    snprintf(re, sizeof re, c ? "v%d.re" : "v%d", k->result);
+    snprintf(im, sizeof im, "v%d.im", k->result);
+    ew_print_store(f, k->vals.data[k->result].dtype, re, im);
+}
+
 static void render_map(FILE *f, const Lowered *p, const Kernel *k)
 {
     int r = k->domain.rank;
@@ -74,7 +85,9 @@ static void render_map(FILE *f, const Lowered *p, const Kernel *k)
     body_vals(f, p, k);
     fputs("        o[", f);
     ix_print(f, k->out_ix);
-    fprintf(f, "] = v%d;\n    }\n", k->result);
+    fputs("] = ", f);
+    print_value_store(f, k);
+    fputs(";\n    }\n", f);
 }
 
 static uint64_t axis_bits(int from, int to)
@@ -144,7 +157,7 @@ static void declare_accumulators(FILE *f, const Kernel *k, const ReduceNest *n)
 {
     bool cplx = k->vals.data[k->result].dtype == DT_C64, is_max = k->fold == IR_MAX;
     long long ni = (long long)n->ni;
-    if (is_max) fprintf(f, "    float acc[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = -CSSM_INF;\n", ni, ni);
+    if (is_max) fprintf(f, "    double acc[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = -CSSM_INF;\n", ni, ni);
     else if (cplx) fprintf(f, "    double acc[%lld], acc_im[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = acc_im[j] = 0;\n", ni, ni, ni);
     else fprintf(f, "    double acc[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = 0;\n", ni, ni);
 }
@@ -163,11 +176,11 @@ static void reduced_loops(FILE *f, const Kernel *k, const ReduceNest *n)
 
 static void store_result(FILE *f, const Kernel *k, const char *re, const char *im)
 {
-    bool cplx = k->vals.data[k->result].dtype == DT_C64, is_max = k->fold == IR_MAX;
     fputs("        o[", f);
     ix_print(f, k->out_ix);
-    if (cplx) fprintf(f, "] = c_make((float)%s, (float)%s);\n", re, im);
-    else fprintf(f, is_max ? "] = %s;\n" : "] = (float)%s;\n", re);
+    fputs("] = ", f);
+    ew_print_store(f, k->vals.data[k->result].dtype, re, im);
+    fputs(";\n", f);
 }
 
 /* After a chunked nest: each output is its chunks' partial sums, in order. */
@@ -177,7 +190,7 @@ static void combine_chunks(FILE *f, const Kernel *k, const ReduceNest *n)
     loops_over(f, &k->domain, n->inner);
     fputs("    {\n", f);
     index_over(f, &k->domain, n->inner, "        ");
-    fprintf(f, "        %s s = part[0][j]%s;\n", is_max ? "float" : "double", cplx ? ", s_im = part_im[0][j]" : "");
+    fprintf(f, "        double s = part[0][j]%s;\n", cplx ? ", s_im = part_im[0][j]" : "");
     fprintf(f, "        for (int c = 1; c < %lld; c++) ", (long long)n->chunks);
     if (is_max) fputs("s = f_max_first(s, part[c][j]);\n", f);
     else fputs(cplx ? "s += part[c][j], s_im += part_im[c][j];\n" : "s += part[c][j];\n", f);
@@ -190,9 +203,8 @@ static void render_reduce(FILE *f, const Lowered *p, const Kernel *k)
     const KSpace *d = &k->domain;
     ReduceNest n = reduce_nest(k);
     bool cplx = k->vals.data[k->result].dtype == DT_C64, chunked = n.chunk_axis >= 0;
-    const char *t = k->fold == IR_MAX ? "float" : "double";
     if (chunked) {
-        fprintf(f, "    %s part[%lld][%lld];\n", t, (long long)n.chunks, (long long)n.ni);
+        fprintf(f, "    double part[%lld][%lld];\n", (long long)n.chunks, (long long)n.ni);
         if (cplx) fprintf(f, "    double part_im[%lld][%lld];\n", (long long)n.chunks, (long long)n.ni);
         fputs("    #pragma omp parallel for schedule(static)\n", f);
         fprintf(f, "    for (i64 c = 0; c < %lld; c++)\n", (long long)n.chunks);
@@ -262,7 +274,7 @@ static void scan_step_scalar(FILE *f, const ScanKernel *s)
     }
     fputs("            double nr = ar * hr[j] - ai * hi[j] + br, ni = ar * hi[j] + ai * hr[j] + bi;\n"
           "            hr[j] = nr, hi[j] = ni;\n"
-          "            o[bo] = c_make((float)nr, (float)ni);\n", f);
+          "            o[bo] = c_pack(nr, ni);\n", f);
 }
 
 static void render_scan_scalar(FILE *f, const Kernel *k)
@@ -309,7 +321,7 @@ static void render_scan_matrix(FILE *f, const Kernel *k)
     fprintf(f, "        for (i64 i = 0; i < %lld; i++) {\n            i64 bo = ", D);
     print_offset(f, s->b_off, "t", s->bt);
     fprintf(f, " + i * %lld;\n            hr[i] = nr[i], hi[i] = ni[i];\n", (long long)s->bi);
-    fputs(cy ? "            o[bo] = c_make((float)hr[i], (float)hi[i]);\n" : "            o[bo] = (float)hr[i];\n", f);
+    fputs(cy ? "            o[bo] = c_pack(hr[i], hi[i]);\n" : "            o[bo] = (float)hr[i];\n", f);
     fputs("        }\n    }\n    }\n", f);
 }
 

@@ -11,6 +11,7 @@
  *           strided share of the points, then a fixed shared-memory tree,
  *           so results never depend on scheduling;
  *   scan    one thread per batch point, sequential in time, double state.
+ * Values are double inside a kernel, as in the C rendering (ewexpr.c).
  * Launch geometry is the lowered program's (grid x block). Values are computed by
  * the same statements as the C rendering (ewexpr.c); only the scaffolding
  * differs. The text is a pure function of the lowered program, so it keys the
@@ -73,27 +74,34 @@ static void render_map(FILE *f, const Lowered *p, const Kernel *k)
     declare_buffers(f, p, k);
     decompose(f, &k->domain, all_axes(k->domain.rank), "e");
     body_vals(f, p, k, "    ");
+    char re[32], im[32];
+    bool c = k->vals.data[k->result].dtype == DT_C64;
+    snprintf(re, sizeof re, c ? "v%d.re" : "v%d", k->result);
+    snprintf(im, sizeof im, "v%d.im", k->result);
     fputs("    o[", f);
     ix_print(f, k->out_ix);
-    fprintf(f, "] = v%d;\n", k->result);
+    fputs("] = ", f);
+    ew_print_store(f, k->vals.data[k->result].dtype, re, im);
+    fputs(";\n", f);
 }
 
 static void declare_acc(FILE *f, const Kernel *k, const char *acc)
 {
     bool cplx = k->vals.data[k->result].dtype == DT_C64;
-    if (k->fold == IR_MAX) fprintf(f, "    float %s = -CSSM_INF;\n", acc);
+    if (k->fold == IR_MAX) fprintf(f, "    double %s = -CSSM_INF;\n", acc);
     else if (cplx) fprintf(f, "    double %s = 0, %s_im = 0;\n", acc, acc);
     else fprintf(f, "    double %s = 0;\n", acc);
 }
 
 static void store_acc(FILE *f, const Kernel *k, const char *acc, const char *indent)
 {
-    bool cplx = k->vals.data[k->result].dtype == DT_C64;
+    char im[32];
+    snprintf(im, sizeof im, "%s_im", acc);
     fprintf(f, "%so[", indent);
     ix_print(f, k->out_ix);
-    if (k->fold == IR_MAX) fprintf(f, "] = %s;\n", acc);
-    else if (cplx) fprintf(f, "] = c_make((float)%s, (float)%s_im);\n", acc, acc);
-    else fprintf(f, "] = (float)%s;\n", acc);
+    fputs("] = ", f);
+    ew_print_store(f, k->vals.data[k->result].dtype, acc, im);
+    fputs(";\n", f);
 }
 
 static void render_reduce_thread(FILE *f, const Lowered *p, const Kernel *k)
@@ -131,8 +139,7 @@ static void render_reduce_wide(FILE *f, const Lowered *p, const Kernel *k)
     body_vals(f, p, k, "        ");
     ew_print_fold(f, k, "acc", "acc_im", "        ");
     fputs("    }\n", f);
-    const char *t = is_max ? "float" : "double";
-    fprintf(f, "    __shared__ %s sh[%lld];\n", t, (long long)k->block);
+    fprintf(f, "    __shared__ double sh[%lld];\n", (long long)k->block);
     if (cplx) fprintf(f, "    __shared__ double sh_im[%lld];\n    sh_im[threadIdx.x] = acc_im;\n", (long long)k->block);
     fputs("    sh[threadIdx.x] = acc;\n    __syncthreads();\n", f);
     fprintf(f, "    for (int s = %lld; s > 0; s >>= 1) {\n        if (threadIdx.x < s) {\n", (long long)k->block / 2);
@@ -182,7 +189,7 @@ static void scan_scalar(FILE *f, const ScanKernel *s)
     load_b(f, s, "double br", "bi", "        ");
     if (s->y_dt == DT_C64)
         fputs("        double nr = ar * hr - ai * hi + br, ni = ar * hi + ai * hr + bi;\n"
-              "        hr = nr, hi = ni;\n        o[bo] = c_make((float)nr, (float)ni);\n", f);
+              "        hr = nr, hi = ni;\n        o[bo] = c_pack(nr, ni);\n", f);
     else fputs("        hr = ar * hr + br;\n        o[bo] = (float)hr;\n", f);
     fputs("    }\n", f);
 }
@@ -207,7 +214,7 @@ static void scan_matrix(FILE *f, const ScanKernel *s)
     fprintf(f, "            }\n        }\n        for (i64 i = 0; i < %lld; i++) {\n            i64 bo = ", D);
     print_offset(f, s->b_off, "t", s->bt);
     fprintf(f, " + i * %lld;\n            hr[i] = nr[i], hi[i] = ni[i];\n", (long long)s->bi);
-    fputs(cy ? "            o[bo] = c_make((float)hr[i], (float)hi[i]);\n" : "            o[bo] = (float)hr[i];\n", f);
+    fputs(cy ? "            o[bo] = c_pack(hr[i], hi[i]);\n" : "            o[bo] = (float)hr[i];\n", f);
     fputs("        }\n    }\n", f);
 }
 

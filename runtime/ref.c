@@ -141,7 +141,7 @@ static void run_kernel(const RefCall *c)
     case OC_EW: ref_elementwise(c); return;
     case OC_REDUCE: ref_reduce(c); return;
     case OC_MOVE: ref_movement(c); return;
-    case OC_SCAN: ref_scan(c); return;
+    case OC_SCAN: (c->n->attr.assoc ? ref_scan_assoc : ref_scan)(c); return;
     case OC_LIB: break;
     case OC_LEAF: call_ice(c, "a leaf reached the kernel dispatch");
     }

@@ -94,6 +94,7 @@ void ref_fft(const RefCall *c);           /* ref_fft.c: RFFT2, IRFFT2 and transp
 void ref_conv(const RefCall *c);          /* ref_conv.c: CONV2D, CONV2D_DX, CONV2D_DK */
 void ref_pool(const RefCall *c);          /* ref_conv.c: MAXPOOL2, MAXPOOL2_DX */
 void ref_scan(const RefCall *c);          /* ref_scan.c: SCAN */
+void ref_scan_assoc(const RefCall *c);    /* ref_scan_assoc.c: SCAN with attr.assoc */
 void ref_circ(const RefCall *c);          /* ref_circ.c: CIRC */
 void ref_solve(const RefCall *c);         /* ref_solve.c: SOLVE */
 
