@@ -209,9 +209,9 @@ Value affine_binary(Builder *b, Op op, Value x, Value y, Loc loc);
 /* `x @ y` (tensors or affine forms): contracts the left operand's column
  * axis X' with the right operand's axis X (the primed-label convention). */
 Value matmul_values(Builder *b, Value x, Value y, Loc loc);
-/* A carry-dependent value v reached an operation `what` that affine forms do
- * not cover: the step is marked non-affine (and will be unrolled). */
-Value affine_escape(Value v, Loc loc, const char *what);
+/* A carry-dependent value v reached an operation that affine forms do not
+ * cover: the step is marked non-affine (and will be unrolled). */
+Value affine_escape(Value v);
 /* `u[t]` inside a step: u itself (vectorised) or its slice at t (unrolled). */
 Value step_index_read(StepCtx *st, Value u, Loc loc);
 /* `l.k` / `r.k` inside a combine step. */

@@ -282,12 +282,18 @@ static Value fft1_call(Builder *b, Args *a)
 
 /* circ(x, k, H, W): the real-space circular depthwise correlation of spec
  * §3.14, y[i,j] = sum_ab k[a,b] x[(i+a+1)%H, (j+b+1)%W], other axes
- * broadcast by label (ops.def CIRC). */
+ * broadcast by label (ops.def CIRC); convolve = true reads x[(i-a-1)%H, ...]
+ * (the op's reverse map), which composes two correlations:
+ * circ(circ(x, k1), k2) = circ(x, circ(k2, k1, convolve = true)). */
 static Value fn_circ(Builder *b, Args *a)
 {
     int x = tensor_arg(b, a, NULL, 0), k = tensor_arg(b, a, NULL, 1);
-    Value H = arg_get(a, NULL, 2), W = arg_get(a, NULL, 3);
+    Value H = arg_get(a, NULL, 2), W = arg_get(a, NULL, 3), rev = arg_get(a, "convolve", 4);
     if (x < 0 || k < 0) return v_error();
+    if (rev.kind != V_NONE && rev.kind != V_BOOL) {
+        diag_error(arg_loc(a, "convolve", 4), "circ: convolve must be true or false");
+        return v_error();
+    }
     if (H.kind != V_DIM || W.kind != V_DIM) {
         diag_error(a->call, "circ(x, k, H, W) needs the two spatial dims");
         return v_error();
@@ -306,7 +312,24 @@ static Value fn_circ(Builder *b, Args *a)
         diag_error(a->call, "circ: %s", why);
         return v_error();
     }
-    return v_tensor(ir_circ(G(b), x, k, intern(H.s), intern(W.s), false, a->call));
+    return v_tensor(ir_circ(G(b), x, k, intern(H.s), intern(W.s), rev.kind == V_BOOL && rev.i, a->call));
+}
+
+/* roll(x, n, A): numpy's roll along A, y[i] = x[(i - n) mod size(A)]: two
+ * slices joined (exact, differentiable as slices and a concat are). */
+static Value fn_roll(Builder *b, Args *a)
+{
+    int x = tensor_arg(b, a, NULL, 0);
+    int64_t n;
+    if (x < 0 || !int_arg(b, a, NULL, 1, INT64_MIN, &n)) return v_error();
+    int k = axis_of(b, x, arg_get(a, NULL, 2), arg_loc(a, NULL, 2));
+    if (k < 0) return v_error();
+    int64_t size = shp(b, x)->size[k], s = ((n % size) + size) % size;
+    if (s == 0) return v_tensor(x);
+    const char *label = shp(b, x)->label[k], *tail = intern("#roll");
+    int head = ir_slice(G(b), x, k, size - s, s, 1, false, a->call);
+    int rest = ir_relabel(G(b), ir_slice(G(b), x, k, 0, size - s, 1, false, a->call), k, tail, a->call);
+    return v_tensor(ir_concat(G(b), head, rest, k, label, a->call));
 }
 
 /* The (X, X') pair of a matrix argument, reported at the argument. */
@@ -847,7 +870,7 @@ static const Builtin builtins[] = {
     {"attention", fn_attention}, {"max_pool", fn_max_pool}, {"drop_path", fn_drop_path},
     {"len", fn_len}, {"int", fn_int}, {"float", fn_float}, {"add", fn_add},
     {"rfft", fft1_call}, {"irfft", fft1_call}, {"circ", fn_circ}, {"solve", fn_solve}, {"eye", fn_eye},
-    {"prime", fn_prime}, {"outer", fn_outer},
+    {"prime", fn_prime}, {"outer", fn_outer}, {"roll", fn_roll},
 };
 
 static BuiltinFn find_builtin(const char *name)
@@ -871,7 +894,7 @@ Value call_builtin(Builder *b, Inst *in, Scope *s, const char *name, Expr *call)
         Arg *arg = &call->args.data[i];
         a.v[a.n] = eval(b, in, s, arg->value);
         if (a.v[a.n].kind == V_ERROR) return v_error();
-        if (a.v[a.n].kind == V_AFFINE) return affine_escape(a.v[a.n], arg->value->loc, name);
+        if (a.v[a.n].kind == V_AFFINE) return affine_escape(a.v[a.n]);
         a.name[a.n] = arg->name;
         a.loc[a.n++] = arg->value->loc;
     }

@@ -17,6 +17,8 @@
  * terms (and products that are summed stay exact). So a value recomputed
  * inside a fused kernel is bit for bit the value a materialized node holds,
  * and comparisons between the two (a max's ties) behave as in the reference.
+ * Floating-point contraction is off (C pragmas; --fmad=false for NVRTC), since
+ * an fma rounds once where the reference rounds twice.
  * This file also prints one Val of a kernel as a C statement, since that is
  * the same text in both renderers. */
 #include "kernel.h"
@@ -118,16 +120,7 @@ static const char prelude_common[] =
     "DEV cplx c_add(cplx a, cplx b) { return c_make(a.re + b.re, a.im + b.im); }\n"
     "DEV cplx c_sub(cplx a, cplx b) { return c_make(a.re - b.re, a.im - b.im); }\n"
     "DEV cplx c_mul(cplx a, cplx b) { return c_make(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re); }\n"
-    "DEV cplx c_div(cplx a, cplx b) {\n"
-    "    double d = b.re * b.re + b.im * b.im;\n"
-    "    return c_make((a.re * b.re + a.im * b.im) / d, (a.im * b.re - a.re * b.im) / d);\n"
-    "}\n"
-    "DEV cplx c_exp(cplx a) {\n"
-    "    double e = exp(a.re);\n"
-    "    return a.im == 0.0 ? c_make(e, a.im) : c_make(e * cos(a.im), e * sin(a.im));\n"
-    "}\n"
-    "DEV cplx c_log(cplx a) { return c_make(log(hypot(a.re, a.im)), atan2(a.im, a.re)); }\n"
-    "DEV double c_abs(cplx a) { return hypot(a.re, a.im); }\n"
+
     "DEV double f_sigmoid(double x) { return x >= 0.0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }\n"
     "DEV double f_softplus(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }\n"
     "DEV double f_gelu(double x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }\n"
@@ -140,6 +133,28 @@ static const char prelude_common[] =
     "DEV double f_min_first(double a, double b) { return a != a || b >= a ? a : b; }\n"
     "DEV double f_mod(double a, double b) { return a - b * floor(a / b); }\n";
 
+/* Division, exp, log and abs: C has the reference's own <complex.h>
+ * functions (so the cpu device rounds exactly as the reference); CUDA gets
+ * the textbook formulas, equal to them up to the last double bits. */
+static const char prelude_c_complex[] =
+    "DEV cplx c_of(double _Complex z) { return c_make(creal(z), cimag(z)); }\n"
+    "DEV cplx c_div(cplx a, cplx b) { return c_of(CMPLX(a.re, a.im) / CMPLX(b.re, b.im)); }\n"
+    "DEV cplx c_exp(cplx a) { return c_of(cexp(CMPLX(a.re, a.im))); }\n"
+    "DEV cplx c_log(cplx a) { return c_of(clog(CMPLX(a.re, a.im))); }\n"
+    "DEV double c_abs(cplx a) { return cabs(CMPLX(a.re, a.im)); }\n";
+
+static const char prelude_cuda_complex[] =
+    "DEV cplx c_div(cplx a, cplx b) {\n"
+    "    double d = b.re * b.re + b.im * b.im;\n"
+    "    return c_make((a.re * b.re + a.im * b.im) / d, (a.im * b.re - a.re * b.im) / d);\n"
+    "}\n"
+    "DEV cplx c_exp(cplx a) {\n"
+    "    double e = exp(a.re);\n"
+    "    return a.im == 0.0 ? c_make(e, a.im) : c_make(e * cos(a.im), e * sin(a.im));\n"
+    "}\n"
+    "DEV cplx c_log(cplx a) { return c_make(log(hypot(a.re, a.im)), atan2(a.im, a.re)); }\n"
+    "DEV double c_abs(cplx a) { return hypot(a.re, a.im); }\n";
+
 void ew_print_prelude(FILE *f, bool cuda)
 {
     if (cuda)
@@ -147,11 +162,15 @@ void ew_print_prelude(FILE *f, bool cuda)
               "#define CSSM_INF __int_as_float(0x7f800000)\n"
               "#define CSSM_NAN __int_as_float(0x7fffffff)\n", f);
     else
-        fputs("#include <math.h>\n"
+        fputs("#include <complex.h>\n"
+              "#include <math.h>\n"
+              "#pragma STDC FP_CONTRACT OFF\n"
+              "#pragma GCC optimize (\"fp-contract=off\", \"no-tree-slp-vectorize\")\n"
               "#define DEV static inline\n"
               "#define CSSM_INF INFINITY\n"
               "#define CSSM_NAN NAN\n", f);
     fputs(prelude_common, f);
+    fputs(cuda ? prelude_cuda_complex : prelude_c_complex, f);
 }
 
 /* ---- one Val as a statement ---- */

@@ -378,7 +378,7 @@ static Value apply_groupnorm(Builder *b, Inst *in, BlockVal *bv, int x, Loc loc)
 
 Value apply_layer(Builder *b, Inst *in, BlockVal *bv, Value x, Loc loc)
 {
-    if (x.kind == V_AFFINE) return affine_escape(x, loc, bv->builtin);
+    if (x.kind == V_AFFINE) return affine_escape(x);
     int t = as_tensor(b, x, loc, "a layer's input");
     if (t < 0) return v_error();
     if (node_at(b->g, t)->dtype != DT_F32) {

@@ -74,8 +74,36 @@ static void lin_add(const Ix **term, int64_t *coef, int *n, int64_t *c, const Ix
     term[*n] = x, coef[(*n)++] = k;
 }
 
+/* Finds terms k*m*(a / m) + k*(a % m) among term[0..n) and replaces them by
+ * k*a (a >= 0), which is what re-linearizing a reshape's index produces.
+ * Returns the new count; term and coef are rewritten in place. */
+static int merge_div_mod(const Ix **term, int64_t *coef, int n, int64_t *c)
+{
+    for (int i = 0; i < n; i++) {
+        const Ix *d = term[i];
+        if (d->kind != IX_DIV || d->a->lo < 0) continue;
+        for (int j = 0; j < n; j++) {
+            const Ix *r = term[j];
+            if (r->kind != IX_MOD || r->a != d->a || r->c != d->c || coef[i] != coef[j] * d->c) continue;
+            int64_t k = coef[j];
+            int keep = 0;
+            for (int t = 0; t < n; t++)
+                if (t != i && t != j) term[keep] = term[t], coef[keep++] = coef[t];
+            lin_add(term, coef, &keep, c, d->a, k);
+            return merge_div_mod(term, coef, keep, c);
+        }
+    }
+    return n;
+}
+
 static const Ix *lin_make(Arena *A, const Ix **term, const int64_t *coef, int n, int64_t c)
 {
+    int64_t kc[4 * KSPACE_RANK];
+    const Ix *kt[4 * KSPACE_RANK];
+    memcpy(kt, term, sizeof *kt * (size_t)n);
+    memcpy(kc, coef, sizeof *kc * (size_t)n);
+    n = merge_div_mod(kt, kc, n, &c);
+    term = kt, coef = kc;
     int m = 0;
     const Ix *t[4 * KSPACE_RANK];
     int64_t k[4 * KSPACE_RANK], lo = c, hi = c;
@@ -133,14 +161,32 @@ static void split_sum(Arena *A, const Ix *x, int64_t d, const Ix **q, const Ix *
 
 static const Ix *ix_div(Arena *A, const Ix *a, int64_t d);
 
-/* (a / f) / (d / f) when dividing by a term's coefficient f first
- * simplifies: (C*i + j) / (3*C) with j < C is i / 3. */
+static int64_t gcd(int64_t a, int64_t b)
+{
+    if (a < 0) a = -a;
+    while (b) {
+        int64_t t = a % b;
+        a = b, b = t;
+    }
+    return a;
+}
+
+/* A factor f of d that dividing by first may simplify: the gcd of d with a
+ * term's coefficient (or the constant), the i-th candidate; 0 when none. */
+static int64_t division_factor(const Ix *a, int64_t d, int i)
+{
+    int64_t f = gcd(i < a->nterm ? a->coef[i] : a->c, d);
+    return f > 1 && f < d ? f : 0;
+}
+
+/* (a / f) / (d / f) when dividing by a factor f first simplifies:
+ * (8*i + 4 + j) / 12 with j < 4 is (2*i + 1) / 3. */
 static const Ix *div_by_factor(Arena *A, const Ix *a, int64_t d)
 {
     if (a->kind != IX_SUM) return NULL;
-    for (int i = 0; i < a->nterm; i++) {
-        int64_t f = a->coef[i] > 0 ? a->coef[i] : -a->coef[i];
-        if (f <= 1 || f >= d || d % f) continue;
+    for (int i = 0; i <= a->nterm; i++) {
+        int64_t f = division_factor(a, d, i);
+        if (!f) continue;
         const Ix *t = ix_div(A, a, f);
         if (t->kind != IX_DIV) return ix_div(A, t, d / f);
     }
@@ -178,9 +224,9 @@ static const Ix *ix_mod(Arena *A, const Ix *a, int64_t d)
         split_sum(A, a, d, &q, &r);
         if (r->lo >= 0 && r->hi < d) return r;
         if (r->lo >= 0 && q->kind != IX_CONST) return ix_mod(A, r, d);
-        for (int i = 0; i < a->nterm; i++) {   /* a % (f*m) = a % f + f * ((a / f) % m) */
-            int64_t f = a->coef[i];
-            if (f <= 1 || f >= d || d % f) continue;
+        for (int i = 0; i <= a->nterm; i++) {   /* a % (f*m) = a % f + f * ((a / f) % m) */
+            int64_t f = division_factor(a, d, i);
+            if (!f) continue;
             const Ix *t = ix_div(A, a, f);
             if (t->kind != IX_DIV) return ix_lin2(A, ix_mod(A, a, f), 1, ix_mod(A, t, d / f), f, 0);
         }
@@ -498,6 +544,8 @@ static int reshape_value(KB *kb, const Node *n, const Ix *const *idx)
     int64_t xs[MAX_RANK];
     shape_strides(x, xs);
     const Ix *flat = ix_offset(kb->A, y, idx);
+    if (kb->p->materialized[n->in[0]])   /* a row-major buffer: the flat index is the offset */
+        return load_buf(kb, kb->p->node_buf[n->in[0]], flat);
     for (int j = 0; j < x->rank; j++) sub[j] = ix_mod(kb->A, ix_div(kb->A, flat, xs[j]), x->size[j]);
     return val_at(kb, n->in[0], sub);
 }

@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const cuda_nvrtc_options[] = {"--std=c++17"};
-const int cuda_nvrtc_noptions = 1;
+const char *const cuda_nvrtc_options[] = {"--std=c++17", "--fmad=false"};
+const int cuda_nvrtc_noptions = 2;
 
 static const char *ctype(DType dt) { return dt == DT_C64 ? "c64" : "float"; }
 

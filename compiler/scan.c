@@ -74,7 +74,7 @@ static Value mark_nonaffine(StepCtx *st)
     return v_error();
 }
 
-Value affine_escape(Value v, Loc loc, const char *what) { return mark_nonaffine(v.aff->step); }
+Value affine_escape(Value v) { return mark_nonaffine(v.aff->step); }
 
 /* ---- matrices: the primed-label convention ---- */
 
@@ -306,17 +306,35 @@ static bool has_matrix(StepCtx *st)
     return false;
 }
 
+/* The transition and the input of one carry must combine like the operands
+ * of the `+` that joins them in the step (a matrix's column axis aside). */
+static bool terms_combine(StepCtx *st, int a, int bn, const char *col)
+{
+    Graph *g = st->b->g;
+    Shape as = node_at(g, a)->shape, out;
+    int c = col ? shape_find(&as, col) : -1;
+    if (c >= 0) as.label[c] = intern("#col");
+    char why[256], sa[256], sb[256];
+    const Shape *bs = &node_at(g, bn)->shape;
+    if (broadcast_check(&as, bs, &out, why, sizeof why) && related_axes_check(&as, bs, why, sizeof why)) return true;
+    diag_error(st->loc, "the step's carry term %s and input term %s do not combine: %s",
+               shape_str(node_at(g, a)->dtype, &as, sa, sizeof sa), shape_str(node_at(g, bn)->dtype, bs, sb, sizeof sb), why);
+    return false;
+}
+
+/* One carry's scan (elementwise, or a matrix over row/col), or -1. */
 static int single_scan(StepCtx *st, Affine *u, int c)
 {
     Graph *g = st->b->g;
     int a = u->coef[c] >= 0 ? u->coef[c] : zero(g, st->loc);
     int bn = u->off >= 0 ? u->off : zero(g, st->loc);
     const char *row = u->coef[c] >= 0 ? u->row[c] : NULL, *col = u->coef[c] >= 0 ? u->col[c] : NULL;
+    if (!terms_combine(st, a, bn, col)) return -1;
     int t = scan_operand(st, a, &bn, col);
     return ir_scan(g, a, bn, t, row, col, st->scan->reverse, st->loc);
 }
 
-static void joint_scan(StepCtx *st)
+static bool joint_scan(StepCtx *st)
 {
     Graph *g = st->b->g;
     Loc loc = st->loc;
@@ -332,10 +350,12 @@ static void joint_scan(StepCtx *st)
     }
     int a = ir_stack(g, rows, st->ncarry, 0, state, loc);
     int bn = ir_stack(g, offs, st->ncarry, 0, state, loc);
+    if (!terms_combine(st, a, bn, col)) return false;
     int t = scan_operand(st, a, &bn, col);
     int h = ir_scan(g, a, bn, t, state, col, st->scan->reverse, loc);
     int sp = shape_find(&node_at(g, h)->shape, state);
     for (int c = 0; c < st->ncarry; c++) st->result[c] = v_tensor(ir_slice(g, h, sp, c, 1, 1, true, loc));
+    return true;
 }
 
 static bool materialise(StepCtx *st, Loc loc)
@@ -350,13 +370,14 @@ static bool materialise(StepCtx *st, Loc loc)
             diag_error(loc, "coupled carries with '@' are not supported: write one carry per matrix state");
             return false;
         }
-        joint_scan(st);
-        return true;
+        return joint_scan(st);
     }
     for (int c = 0; c < st->ncarry; c++) {
         Affine u;
         if (!to_affine(st->b, st, st->updated[c], loc, &u)) return false;
-        st->result[c] = v_tensor(single_scan(st, &u, c));
+        int h = single_scan(st, &u, c);
+        if (h < 0) return false;
+        st->result[c] = v_tensor(h);
     }
     return true;
 }
@@ -571,7 +592,11 @@ static Value run_unrolled(Builder *b, Inst *in, StepCtx *st, Loc loc)
     }
     Value items[MAX_ARGS], r = v_error();
     int n = nemit > 0 ? nemit : st->ncarry;
-    if (ok && n <= MAX_ARGS) {
+    if (ok && n > MAX_ARGS) {
+        diag_error(loc, "a step may emit at most %d values", MAX_ARGS);
+        ok = false;
+    }
+    if (ok) {
         int *col = xmalloc(sizeof(int) * (size_t)T);
         for (int i = 0; i < n && ok; i++) {
             for (int64_t t = 0; t < T; t++) {
@@ -782,6 +807,17 @@ static bool seq_scan(Tree *tr, Seq e, Seq *out)
     return true;
 }
 
+/* Reverses every element that has the scanned axis (a reverse combine form
+ * scans the reversed leaves, as associative_scan(reverse=True) does). */
+static Seq seq_flip(Tree *tr, Seq s)
+{
+    for (int k = 0; k < tr->ncarry; k++) {
+        int p = tpos(tr, s.v[k]);
+        if (p >= 0) s.v[k] = ir_flip(tr->b->g, s.v[k], p, tr->loc);
+    }
+    return s;
+}
+
 static Value eval_combine(Builder *b, Inst *in, Scope *s, Expr *e, Value axis)
 {
     Scan *sc = e->scan;
@@ -797,7 +833,9 @@ static Value eval_combine(Builder *b, Inst *in, Scope *s, Expr *e, Value axis)
     st.mode = STEP_COMBINE;
     Tree tr = {b, in, &st, st.ncarry, e->loc};
     Seq all;
+    if (sc->reverse) leaves = seq_flip(&tr, leaves);
     if (!seq_scan(&tr, leaves, &all)) return v_error();
+    if (sc->reverse) all = seq_flip(&tr, all);
     Value items[MAX_CARRIES];
     for (int k = 0; k < st.ncarry; k++) {
         Shape like = *shape_at(b, all.v[k]);

@@ -70,8 +70,9 @@ typedef struct Flag {
 } Flag;
 
 #define S(field) offsetof(Settings, field)
-#define BIG 9.2e18
+#define BIG 9.2e18           /* below INT64_MAX, and exact enough as a double */
 
+/* name, config key, type, field, lo, hi, lo_open, hi_open, cosmetic, commands, expected */
 static const Flag FLAGS[] = {
     {"--data", "data", FT_TEXT, S(data), 0, 0, 0, 0, 0, CMD_ALL, "a dataset folder or NAME:gen[,key=value...]"},
     {"--epochs", "epochs", FT_INT, S(epochs), 1, BIG, 0, 0, 0, CMD_TRAIN, "a positive integer"},
@@ -93,7 +94,7 @@ static const Flag FLAGS[] = {
     {"--out", NULL, FT_TEXT, S(out), 0, 0, 0, 0, 0, CMD_TRAIN | CMD_PREDICT, "a path"},
     {"--resume", NULL, FT_TEXT, S(resume), 0, 0, 0, 0, 0, CMD_TRAIN, "a run directory"},
     {"--split", NULL, FT_TEXT, S(split), 0, 0, 0, 0, 0, CMD_EVAL | CMD_PREDICT, "train, val or test"},
-    {"--quiet", NULL, FT_BOOL, S(quiet), 0, 0, 0, 0, 0, CMD_TRAIN | CMD_EVAL, ""},
+    {"--quiet", NULL, FT_BOOL, S(quiet), 0, 0, 0, 0, 0, CMD_TRAIN, ""},
 };
 
 /* The reference's path-task defaults (spec/training.md §1.2). */
@@ -584,15 +585,16 @@ static int engine_open(Engine *en, const Settings *s, bool train, const char *cm
     if (!fwd) return 1;
     if ((rc = model_shapes(en, fwd, s, cmd))) return graph_free(fwd), rc;
     model_params(&en->m, fwd);
+    en->fwd.g = fwd;                             /* owned by en from here */
     Graph *tg = NULL;
-    if (train && (compile_options(s, cmd, &ot) || !(tg = compile_training(&ot)))) return graph_free(fwd), 1;
-    if (bind(&en->fwd, fwd, en, false, err, sizeof err) || (tg && bind(&en->train, tg, en, true, err, sizeof err))) {
-        if (tg && !en->train.g) graph_free(tg);
-        engine_close(en);
-        *en = (Engine){0};
-        return usage_error(cmd, "%s", err);
-    }
-    return 0;
+    if (train && (compile_options(s, cmd, &ot) || !(tg = compile_training(&ot)))) rc = 1;
+    else if (bind(&en->fwd, fwd, en, false, err, sizeof err) || (tg && bind(&en->train, tg, en, true, err, sizeof err)))
+        rc = usage_error(cmd, "%s", err);
+    if (rc == 0) return 0;
+    if (tg && !en->train.g) graph_free(tg);
+    engine_close(en);
+    *en = (Engine){0};
+    return rc;
 }
 
 /* ---- Checks before any work ------------------------------------------------ */
@@ -804,8 +806,11 @@ static void print_summary(const TrainSummary *r, const char *dir)
     const char *split = split_name(r->eval_split);
     printf("trained %lld of %lld steps in %.1f s%s\n", (long long)r->steps, (long long)r->total_steps, r->seconds,
            r->early_stopped ? " (stopped early)" : "");
-    printf("best %s accuracy %.4f; best checkpoint (lowest %s loss %.4f): %s/best.safetensors\n", split,
-           r->best_val_acc, split, r->best_val_loss, dir);
+    if (isfinite(r->best_val_loss))
+        printf("best %s accuracy %.4f; best checkpoint (lowest %s loss %.4f): %s/best.safetensors\n", split,
+               r->best_val_acc, split, r->best_val_loss, dir);
+    else
+        printf("best %s accuracy %.4f; no finite %s loss, so no best checkpoint\n", split, r->best_val_acc, split);
     printf("run directory: %s\n", dir);
 }
 
@@ -871,7 +876,7 @@ static void merge_defines(StrVec *run, const StrVec *extra)
         const char *d = extra->data[i];
         size_t n = (size_t)(strchr(d, '=') - d);
         int k = 0;
-        while (k < run->len && !(strncmp(run->data[k], d, n + 1) == 0)) k++;
+        while (k < run->len && strncmp(run->data[k], d, n + 1) != 0) k++;
         if (k < run->len) run->data[k] = d;
         else vec_push(run, d);
     }
@@ -894,7 +899,6 @@ static int eval_settings(const char *cmd, Settings *cli, const char *ckpt, Setti
     if (given(cli, S(model_name))) s->model_name = cli->model_name;
     s->split = cli->split;
     s->out = cli->out;
-    s->quiet = cli->quiet;
     return 0;
 }
 

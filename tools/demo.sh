@@ -10,15 +10,17 @@
 #
 # The configuration is sized for two CPU cores: 16-frame videos with the
 # released sets' 14 distractor dots, 8 channels, max pooling, batch 16,
-# 800 steps (about 2 epochs of 5400 videos) on the fused cpu device (cuda
-# when a GPU is present): about two minutes on an idle machine, and under
-# ten with the cores shared. The reference executor is ten times slower,
+# 600 steps (2 epochs of the 4860 training videos) on the fused cpu device (cuda
+# when a GPU is present): two minutes on an idle machine, and well under
+# ten with the cores shared. OpenMP threads wait passively here: spinning
+# threads cost four times the step time when other work shares the cores. The reference executor is ten times slower,
 # so if the fused device cannot start here the demo falls back to
 # `--device ref` on 8 of the 16 frames for 250 steps. DEMO_DIR moves the
 # outputs (default build/demo); DEMO_STEPS overrides the step count.
 set -eu
 cd "$(dirname "$0")/.."
 CSSMC=build/cssmc
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 out=${DEMO_DIR:-build/demo}
 start=$(date +%s)
 frames=16
@@ -46,7 +48,7 @@ train_logged() {
 
 echo "demo: training sCSSM (no_gate) on the default device"
 rc=0
-train_logged $frames 800 || rc=$?
+train_logged $frames 600 || rc=$?
 if [ $rc -eq 2 ] && grep -q -- "--device" "$out/train.out"; then
     echo "demo: the fused device cannot run here; training on --device ref instead"
     rm -rf "$out/run"

@@ -33,6 +33,7 @@
 
 #include "base.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -155,6 +156,7 @@ typedef struct Run {
     float *x, *targets, *logits;
     int32_t *y;
     EpochStats ep;
+    int undecayed;                /* parameter tensors excluded from weight decay */
     bool stopped;                 /* early stopping fired */
 } Run;
 
@@ -170,7 +172,7 @@ static int make_optimizer(Run *r, char *err, size_t errlen)
     if (sched_init(&sched, r->o->lr, r->total_steps, err, errlen)) return -1;
     if (r->o->warmup >= 0) sched.warmup = MIN(r->o->warmup, r->total_steps - 1);
     r->opt = adamw_new(r->m->params, r->m->nparams, &r->o->adamw, &sched);
-    adamw_exclude_from_decay(r->opt, r->m->params, r->o->no_decay, r->o->n_no_decay);
+    r->undecayed = adamw_exclude_from_decay(r->opt, r->m->params, r->o->no_decay, r->o->n_no_decay);
     return 0;
 }
 
@@ -216,16 +218,34 @@ static void cut_torn_line(const char *path)
     FILE *f = fopen(path, "r+");
     if (!f) return;
     char buf[4096];
-    long end = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1, keep = end;
-    while (keep > 0) {
-        long from = MAX(0L, keep - (long)sizeof buf), n = keep - from, i;
-        if (fseek(f, from, SEEK_SET) || fread(buf, 1, (size_t)n, f) != (size_t)n) break;
-        for (i = n; i > 0 && buf[i - 1] != '\n'; i--) {}
-        keep = i > 0 ? from + i : from;
-        if (i > 0 || from == 0) break;
+    long end = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0, keep = end;
+    while (keep > 0) {              /* back to just after the last newline */
+        long from = MAX(0L, keep - (long)sizeof buf), n = keep - from;
+        if (fseek(f, from, SEEK_SET) || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            keep = end;
+            break;
+        }
+        while (n > 0 && buf[n - 1] != '\n') n--;
+        keep = from + n;
+        if (n > 0) break;
     }
-    if (keep >= 0 && keep < end && ftruncate(fileno(f), keep) != 0) keep = end;
+    if (keep < end && ftruncate(fileno(f), keep) != 0) keep = end;   /* then the line stays */
     fclose(f);
+}
+
+/* A process killed while saving leaves its temporary checkpoint behind
+ * (checkpoint.c writes PATH.tmp.<pid>.<n>); the resumed run removes them. */
+static void remove_stale_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, "last.safetensors.tmp.", 21) && strncmp(e->d_name, "best.safetensors.tmp.", 21)) continue;
+        char *path = xprintf("%s/%s", dir, e->d_name);
+        unlink(path);
+        free(path);
+    }
+    closedir(d);
 }
 
 /* ---- Records --------------------------------------------------------- */
@@ -389,6 +409,7 @@ static int run_open(Run *r, char *err, size_t errlen)
     char *log_path = xprintf("%s/train.log", o->dir);
     cut_torn_line(r->jsonl_path);
     cut_torn_line(log_path);
+    remove_stale_temporaries(o->dir);
     free(log_path);
     r->metrics = metrics_open(o->dir, &o->metrics, err, errlen);
     if (!r->metrics) return -1;
@@ -405,9 +426,10 @@ static void announce(Run *r)
                      (long long)r->st.step, (long long)r->total_steps, (long long)r->st.epoch + 1,
                      (long long)r->st.batch);
     else
-        metrics_note(r->metrics, "training %lld steps (%lld epochs of %lld batches of %d), %lld parameters; data: %s",
-                     (long long)r->total_steps, (long long)r->total_epochs, (long long)r->steps_per_epoch,
-                     r->m->batch, (long long)r->m->total, source_describe(r->s));
+        metrics_note(r->metrics, "training %lld steps (%lld epochs of %lld batches of %d), %lld parameters in %d "
+                     "tensors (%d without weight decay); data: %s", (long long)r->total_steps,
+                     (long long)r->total_epochs, (long long)r->steps_per_epoch, r->m->batch, (long long)r->m->total,
+                     r->m->nparams, r->undecayed, source_describe(r->s));
 }
 
 int train_run(TrainModel *m, DataSource *s, const TrainOptions *o, TrainSummary *sum, char *err, size_t errlen)

@@ -12,12 +12,16 @@ set -u
 cd "${CSSM_ROOT:-.}"
 CSSMC=${CSSMC:-build/cssmc}
 [ -x "$CSSMC" ] || { echo "$CSSMC is not built (run make)"; exit 1; }
+# The reference executor by default: for models this small it needs no
+# kernel compilation and its steps take milliseconds. TRAIN_TEST_DEVICE=cpu
+# (or cuda) runs the same checks on a fused device.
+DEVICE="--device ${TRAIN_TEST_DEVICE:-ref}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 
 MODEL="models/simple.cssm -D cssm=no_gate -D stem_mode=pathtracker -D seq_len=1 -D embed_dim=4 -D pool_type=max"
-DATA="--data pathtracker:gen,n=40,frames=1,dist=0"
+DATA="--data pathtracker:gen,n=40,frames=1,dist=0 $DEVICE"
 
 # expect STATUS TEXT command...: exit STATUS, one stderr line containing TEXT.
 expect() {

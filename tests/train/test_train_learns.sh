@@ -14,6 +14,10 @@ set -u
 cd "${CSSM_ROOT:-.}"
 CSSMC=${CSSMC:-build/cssmc}
 [ -x "$CSSMC" ] || { echo "$CSSMC is not built (run make)"; exit 1; }
+# The reference executor by default: for models this small it needs no
+# kernel compilation and its steps take milliseconds. TRAIN_TEST_DEVICE=cpu
+# (or cuda) runs the same checks on a fused device.
+DEVICE="--device ${TRAIN_TEST_DEVICE:-ref}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
@@ -21,7 +25,7 @@ fail=0
 run="$tmp/run"
 $CSSMC train models/simple.cssm -D cssm=no_gate -D stem_mode=pathtracker -D seq_len=1 -D embed_dim=4 \
     -D pool_type=max --data pathtracker:gen,n=300,frames=1,dist=0 --epochs 3 --batch 8 --lr 1e-2 --warmup 5 \
-    --out "$run" --quiet >"$tmp/out" 2>&1 || { echo "FAIL: training failed:"; cat "$tmp/out"; exit 1; }
+    $DEVICE --out "$run" --quiet >"$tmp/out" 2>&1 || { echo "FAIL: training failed:"; cat "$tmp/out"; exit 1; }
 
 for f in config.json metrics.jsonl train.log last.safetensors best.safetensors; do
     [ -s "$run/$f" ] || { echo "FAIL: $run/$f is missing"; fail=1; }

@@ -4,22 +4,28 @@
 #
 # Run A trains uninterrupted. Run B, the same command in another directory,
 # is killed (SIGKILL) once it has logged a few steps (so mid-epoch, between
-# periodic checkpoints, possibly mid-write), its metrics.jsonl gets a torn
-# last line as a kill mid-write leaves, and `train --resume` finishes it.
-# last.safetensors and best.safetensors of A and B must be identical files
-# (same parameters, optimizer moments, counters and position), metrics.jsonl
-# must hold only whole lines, and train.log must say it resumed. If B
-# finishes before it can be killed, the run is made longer and tried again.
+# periodic checkpoints, possibly mid-write); its metrics.jsonl then gets a
+# torn last line and its directory a temporary checkpoint, as a kill
+# mid-write leaves them, and `train --resume` finishes it. last.safetensors
+# and best.safetensors of A and B must be identical files (the same
+# parameters, optimizer moments, counters and position), metrics.jsonl must
+# hold only whole lines, no temporary file may remain, and train.log must
+# say it resumed. If B finishes before it can be killed, the run is made
+# longer and tried again.
 set -u
 cd "${CSSM_ROOT:-.}"
 CSSMC=${CSSMC:-build/cssmc}
 [ -x "$CSSMC" ] || { echo "$CSSMC is not built (run make)"; exit 1; }
+# The reference executor by default: for models this small it needs no
+# kernel compilation and its steps take milliseconds. TRAIN_TEST_DEVICE=cpu
+# (or cuda) runs the same checks on a fused device.
+DEVICE="--device ${TRAIN_TEST_DEVICE:-ref}"
 tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 MODEL="models/simple.cssm -D cssm=no_gate -D stem_mode=pathtracker -D seq_len=2 -D embed_dim=4 -D pool_type=max"
-DATA="--data pathtracker:gen,n=90,frames=4,dist=1"
+DATA="--data pathtracker:gen,n=90,frames=4,dist=1 $DEVICE"
 KILL_AT=9
 
 train_lines() { grep -c '"event":"train"' "$1/metrics.jsonl" 2>/dev/null || true; }
@@ -41,6 +47,7 @@ attempt() {  # steps: 0 = compared, 1 = could not kill in time, 2 = error
     pid=""
     grep -q '"message":"finished' "$tmp/b/metrics.jsonl" && return 1
     printf '{"event":"train","time":17' >>"$tmp/b/metrics.jsonl"
+    printf 'half a checkpoint' >"$tmp/b/last.safetensors.tmp.99999.0"
     $CSSMC train --resume "$tmp/b" --quiet >"$tmp/b.out" 2>&1 || { cat "$tmp/b.out"; return 2; }
     return 0
 }
@@ -59,6 +66,7 @@ fail=0
 for f in last.safetensors best.safetensors; do
     cmp -s "$tmp/a/$f" "$tmp/b/$f" || { echo "FAIL: $f differs between the uninterrupted and the resumed run"; fail=1; }
 done
+ls "$tmp/b" | grep -q '\.tmp\.' && { echo "FAIL: temporary checkpoints left in the run directory"; fail=1; }
 grep -q "resumed" "$tmp/b/train.log" || { echo "FAIL: train.log does not record the resume"; fail=1; }
 bad=$(grep -vc '^{.*}$' "$tmp/b/metrics.jsonl")
 [ "$bad" -eq 0 ] || { echo "FAIL: metrics.jsonl has $bad torn lines"; fail=1; }

@@ -12,7 +12,10 @@
  *    the test also checks that the graph has SCAN nodes and that all of them
  *    carry the chosen order.
  * 4. no_gate_realspace_par equals no_gate_realspace_seq for T = 3 and not
- *    for T = 5 (spec §3.14: its combiner is not associative).
+ *    for T = 5 (spec §3.14: its combiner is not associative), and at T = 5
+ *    too with realspace_combiner = associative.
+ * 5. A 1x1 kernel's spectrum: constant with kernel_embed = centred, a linear
+ *    phase with the reference's embedding (spec §2.3, §7.3).
  * Run from the repository root (tests/run.sh does). */
 #include "driver.h"
 #include "init.h"
@@ -219,38 +222,83 @@ static void test_zoo_orders(const Zoo *z, bool f64)
 
 /* ---- 4: the two real-space variants: equal for T <= 3, not from T = 4 ---- */
 
-static void test_realspace(int T, bool equal)
+/* The model's output on fixed inputs; both variants declare the same
+ * parameter paths in the same order, so a seed gives both the same values. */
+static double *realspace_output(const char *cssm, int T, const char *extra, int64_t *n)
 {
-    char seq_len[32];
+    char key[64], seq_len[32];
+    snprintf(key, sizeof key, "cssm=%s", cssm);
     snprintf(seq_len, sizeof seq_len, "seq_len=%d", T);
-    Zoo s = {"no_gate_realspace_seq", "kernel_size=3"}, p = {"no_gate_realspace_par", "kernel_size=3"};
-    const char *defs[] = {seq_len, "image_size=8", "embed_dim=4", "stem_layers=1"};
-    double *out[2];
-    int64_t n = 0;
-    for (int k = 0; k < 2; k++) {
-        char key[64];
-        snprintf(key, sizeof key, "cssm=%s", (k ? &p : &s)->cssm);
-        const char *all[] = {key, defs[0], defs[1], defs[2], defs[3], "kernel_size=3"};
-        Graph *g = compile("models/simple.cssm", all, COUNT_OF(all), false, false);
-        CHECK(g != NULL, "%s does not compile", key);
-        if (!g) return;
-        double **pv = xcalloc((size_t)g->params.len, sizeof *pv);
-        init_params(g, 3, pv);     /* the same paths in the same order: the same values */
-        RefExec *x = ref_new(g, true);
-        for (int i = 0; i < g->params.len; i++) ref_set(x, g->params.data[i].node, pv[i]), free(pv[i]);
-        double *in = random_values(doubles_of(g, g->inputs.data[0].node), 44);
-        ref_set(x, g->inputs.data[0].node, in);
-        ref_run(x);
-        n = doubles_of(g, g->output);
-        out[k] = xmalloc(sizeof(double) * (size_t)n);
-        ref_get(x, g->output, out[k]);
-        free(in), free(pv);
-        ref_free(x);
-        graph_free(g);
+    const char *defs[] = {key, seq_len, "image_size=8", "embed_dim=4", "stem_layers=1", "kernel_size=3", extra};
+    Graph *g = compile("models/simple.cssm", defs, (int)COUNT_OF(defs) - !extra, false, false);
+    CHECK(g != NULL, "%s does not compile", cssm);
+    if (!g) return NULL;
+    double **pv = xcalloc((size_t)g->params.len, sizeof *pv);
+    init_params(g, 3, pv);
+    RefExec *x = ref_new(g, true);
+    for (int i = 0; i < g->params.len; i++) ref_set(x, g->params.data[i].node, pv[i]), free(pv[i]);
+    double *in = random_values(doubles_of(g, g->inputs.data[0].node), 44);
+    ref_set(x, g->inputs.data[0].node, in);
+    ref_run(x);
+    *n = doubles_of(g, g->output);
+    double *out = xmalloc(sizeof(double) * (size_t)*n);
+    ref_get(x, g->output, out);
+    free(in), free(pv);
+    ref_free(x);
+    graph_free(g);
+    return out;
+}
+
+static void test_realspace(int T, bool equal, const char *extra)
+{
+    int64_t n;
+    double *seq = realspace_output("no_gate_realspace_seq", T, NULL, &n);
+    double *par = realspace_output("no_gate_realspace_par", T, extra, &n);
+    if (!seq || !par) return;
+    double e = tensor_error(par, seq, n);
+    CHECK(equal ? e <= 1e-12 : e > 1e-9, "realspace seq vs par%s%s at T = %d: difference %.3g", extra ? ", " : "",
+          extra ? extra : "", T, e);
+    free(seq), free(par);
+}
+
+/* ---- 5: kernel embeddings of a 1x1 kernel (spec §2.3, §7.3) ---- */
+
+static void test_unit_kernel(const char *mode, bool constant)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "import std\n"
+             "model k1(x: f32[B, N = 1]) {\n"
+             "    dim H = 6\n"
+             "    dim W = 5\n"
+             "    param kernel: f32[N, 1, 1] = constant(0.5)\n"
+             "    K = rfft2(embed(kernel, H, W, kernel_embed = \"%s\"), H, W)\n"
+             "    return x * 0 + complex(real(K), imag(K))\n"
+             "}\n", mode);
+    const char *path = write_model(text);
+    Options o = {.command = "test", .model_path = path, .batch = 1};
+    vec_push(&o.includes, "models");
+    Graph *g = compile_model(&o, false);
+    unlink(path);
+    vec_free(&o.includes);
+    CHECK(g != NULL, "the kernel model does not compile");
+    if (!g) return;
+    RefExec *x = ref_new(g, true);
+    double half = 0.5, zero = 0;
+    ref_set(x, g->params.data[0].node, &half);
+    ref_set(x, g->inputs.data[0].node, &zero);
+    ref_run(x);
+    int64_t n = doubles_of(g, g->output);
+    double *K = xmalloc(sizeof(double) * (size_t)n), phase = 0;
+    ref_get(x, g->output, K);
+    for (int64_t i = 0; i < n; i += 2) {
+        CHECK(fabs(hypot(K[i], K[i + 1]) - 0.5) < 1e-12, "%s: |K| = %g, expected 0.5", mode, hypot(K[i], K[i + 1]));
+        phase = fmax(phase, fabs(atan2(K[i + 1], K[i])));
     }
-    double e = tensor_error(out[1], out[0], n);
-    CHECK(equal ? e <= 1e-12 : e > 1e-9, "realspace seq vs par at T = %d: difference %.3g", T, e);
-    free(out[0]), free(out[1]);
+    CHECK(constant ? phase < 1e-12 : phase > 0.1, "%s: the largest phase is %g", mode, phase);
+    free(K);
+    ref_free(x);
+    graph_free(g);
 }
 
 int main(void)
@@ -264,7 +312,10 @@ int main(void)
         {"convs5", "convs5_state_dim=4"}, {"no_fft", NULL},
     };
     for (size_t i = 0; i < COUNT_OF(affine); i++) test_zoo_orders(&affine[i], false), test_zoo_orders(&affine[i], true);
-    test_realspace(3, true);
-    test_realspace(5, false);
+    test_realspace(3, true, NULL);
+    test_realspace(5, false, NULL);
+    test_realspace(5, true, "realspace_combiner=associative");
+    test_unit_kernel("reference", false);
+    test_unit_kernel("centred", true);
     return test_status("test_ref_zoo_scan");
 }
