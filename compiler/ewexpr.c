@@ -133,6 +133,30 @@ static const char prelude_common[] =
     "DEV double f_min_first(double a, double b) { return a != a || b >= a ? a : b; }\n"
     "DEV double f_mod(double a, double b) { return a - b * floor(a / b); }\n";
 
+/* Solves m x = r in place (m row-major n x n): Gaussian elimination with
+ * partial pivoting, step for step runtime/ref_solve.c's. T is the complex
+ * type; the other arguments are its statements in that type's notation. */
+#define GAUSS(T, pivot_gt, factor, update_m, update_r, back_sub, back_div)               \
+    "DEV void c_gauss(" T " *m, " T " *r, i64 n) {\n"                                    \
+    "    for (i64 k = 0; k < n; k++) {\n"                                               \
+    "        i64 p = k;\n"                                                              \
+    "        for (i64 i = k + 1; i < n; i++) if (" pivot_gt ") p = i;\n"                 \
+    "        if (p != k) {\n"                                                           \
+    "            for (i64 j = 0; j < n; j++) { " T " t = m[k * n + j]; m[k * n + j] = m[p * n + j]; m[p * n + j] = t; }\n" \
+    "            " T " t = r[k]; r[k] = r[p]; r[p] = t;\n"                               \
+    "        }\n"                                                                       \
+    "        for (i64 i = k + 1; i < n; i++) {\n"                                       \
+    "            " T " f = " factor ";\n"                                               \
+    "            for (i64 j = k; j < n; j++) " update_m ";\n"                            \
+    "            " update_r ";\n"                                                       \
+    "        }\n"                                                                       \
+    "    }\n"                                                                           \
+    "    for (i64 k = n - 1; k >= 0; k--) {\n"                                          \
+    "        for (i64 j = k + 1; j < n; j++) " back_sub ";\n"                            \
+    "        " back_div ";\n"                                                           \
+    "    }\n"                                                                           \
+    "}\n"
+
 /* Division, exp, log and abs: C has the reference's own <complex.h>
  * functions (so the cpu device rounds exactly as the reference); CUDA gets
  * the textbook formulas, equal to them up to the last double bits. */
@@ -141,7 +165,9 @@ static const char prelude_c_complex[] =
     "DEV cplx c_div(cplx a, cplx b) { return c_of(CMPLX(a.re, a.im) / CMPLX(b.re, b.im)); }\n"
     "DEV cplx c_exp(cplx a) { return c_of(cexp(CMPLX(a.re, a.im))); }\n"
     "DEV cplx c_log(cplx a) { return c_of(clog(CMPLX(a.re, a.im))); }\n"
-    "DEV double c_abs(cplx a) { return cabs(CMPLX(a.re, a.im)); }\n";
+    "DEV double c_abs(cplx a) { return cabs(CMPLX(a.re, a.im)); }\n"
+    GAUSS("double _Complex", "cabs(m[i * n + k]) > cabs(m[p * n + k])", "m[i * n + k] / m[k * n + k]",
+          "m[i * n + j] -= f * m[k * n + j]", "r[i] -= f * r[k]", "r[k] -= m[k * n + j] * r[j]", "r[k] /= m[k * n + k]");
 
 static const char prelude_cuda_complex[] =
     "DEV cplx c_div(cplx a, cplx b) {\n"
@@ -153,7 +179,10 @@ static const char prelude_cuda_complex[] =
     "    return a.im == 0.0 ? c_make(e, a.im) : c_make(e * cos(a.im), e * sin(a.im));\n"
     "}\n"
     "DEV cplx c_log(cplx a) { return c_make(log(hypot(a.re, a.im)), atan2(a.im, a.re)); }\n"
-    "DEV double c_abs(cplx a) { return hypot(a.re, a.im); }\n";
+    "DEV double c_abs(cplx a) { return hypot(a.re, a.im); }\n"
+    GAUSS("cplx", "c_abs(m[i * n + k]) > c_abs(m[p * n + k])", "c_div(m[i * n + k], m[k * n + k])",
+          "m[i * n + j] = c_sub(m[i * n + j], c_mul(f, m[k * n + j]))", "r[i] = c_sub(r[i], c_mul(f, r[k]))",
+          "r[k] = c_sub(r[k], c_mul(m[k * n + j], r[j]))", "r[k] = c_div(r[k], m[k * n + k])");
 
 void ew_print_prelude(FILE *f, bool cuda)
 {
@@ -302,7 +331,7 @@ void ew_print_fold(FILE *f, const Kernel *k, const char *acc, const char *acc_im
 
 void print_kernel_comment(FILE *f, const Lowered *p, const Kernel *k)
 {
-    static const char *const kinds[] = {"map", "reduce", "scan"};
+    static const char *const kinds[] = {"map", "reduce", "scan", "solve"};
     char shape[512];
     const Node *root = node_at(p->g, k->node);
     fprintf(f, "/* %s: %s %s, %lld items\n", k->name, kinds[k->kind],

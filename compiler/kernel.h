@@ -20,7 +20,8 @@
  * C expression of every op), or a select on an index condition. A map kernel
  * stores its result at every point; a reduce kernel folds it over the
  * domain's reduced axes and stores one value per point of the rest; a scan
- * kernel runs the linear recurrence of a SCAN node along time. Index
+ * kernel runs the linear recurrence of a SCAN node along time, a solve
+ * kernel a SOLVE node's small dense systems. Index
  * expressions are integer arithmetic with known value ranges, simplified as
  * they are built (a relabelling reshape or an in-range clamp disappears), and
  * print in the syntax C and CUDA share. */
@@ -101,13 +102,15 @@ typedef struct Stage {
     int64_t numel;
 } Stage;
 
-typedef enum KernelKind { KK_MAP, KK_REDUCE, KK_SCAN } KernelKind;
+typedef enum KernelKind { KK_MAP, KK_REDUCE, KK_SCAN, KK_SOLVE } KernelKind;
 
 typedef Vec(int) IntVec;
 
-/* The recurrence h_t = A_t h_{t-1} + b_t of a SCAN node (ref_scan.c), over
- * the batch points of b (its axes but time and state). Offsets are in
- * elements of each buffer's own dtype. */
+/* The recurrence h_t = A_t h_{t-1} + b_t of a SCAN node (ref_scan.c), or
+ * the system sum_j A[i,j] x[j] = b[i] of a SOLVE node (ref_solve.c: T = 1,
+ * no time strides, d the system's size), over the batch points of b (its
+ * axes but time and state). Offsets are in elements of each buffer's own
+ * dtype. */
 typedef struct ScanKernel {
     int a_buf, b_buf;
     DType a_dt, b_dt, y_dt;

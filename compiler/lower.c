@@ -10,7 +10,10 @@
  *                                 write one element (the reference scatters);
  *   MAXPOOL2, MAXPOOL2_DX         a max over each window; a map that routes
  *                                 each window's cotangent to its first maximum;
- *   SCAN                          a scan kernel;
+ *   CIRC                          a reduce kernel over the taps, the image
+ *                                 indices wrapping around;
+ *   SCAN, SOLVE                   a scan kernel; a solve kernel (Gaussian
+ *                                 elimination per batch point);
  *   RFFT2 & co                    FFT library steps (R2C, C2C, C2R) with map
  *                                 kernels for the scalings and projections
  *                                 that runtime/ref_fft.c applies, when H and W
@@ -370,7 +373,7 @@ bool lower_supports(const Graph *g, int id)
     const Node *n = node_at((Graph *)g, id);
     if (lower_inlinable(g, id)) return true;
     switch (n->op) {
-    case IR_INPUT: case IR_PARAM: case IR_CONTRACT: case IR_SCAN: case IR_SUM:
+    case IR_INPUT: case IR_PARAM: case IR_CONTRACT: case IR_SCAN: case IR_SOLVE: case IR_CIRC: case IR_SUM:
     case IR_CONV2D: case IR_CONV2D_DX: case IR_CONV2D_DK: case IR_MAXPOOL2: case IR_MAXPOOL2_DX: return true;
     case IR_MAX: return n->dtype == DT_F32;
     case IR_RFFT2: case IR_IRFFT2: case IR_RFFT2_T: case IR_IRFFT2_T: return fft_adjacent(n);
@@ -956,6 +959,44 @@ static void lower_maxpool(Lowered *p, int id)
     kb_finish(&kb, shape_numel(&n->shape));
 }
 
+/* CIRC as a sum over the taps (a, b) of k[a,b] x[(i +- (a+1)) mod H,
+ * (j +- (b+1)) mod W], the taps in the reference's order. */
+static int circ_operand(KB *kb, const Node *n, int k, const Ix *const *ov, const Ix *h, const Ix *w)
+{
+    const Shape *y = &n->shape, *t = &node_at(kb->p->g, n->in[k])->shape;
+    const Ix *sub[MAX_RANK];
+    for (int i = 0; i < t->rank; i++) {
+        int j = shape_find(y, t->label[i]);
+        sub[i] = j == n->attr.ax[0] ? h : j == n->attr.ax[1] ? w : ov[j];
+    }
+    return val_at(kb, n->in[k], sub);
+}
+
+/* (i + a + 1) mod n, or (i - a - 1) mod n for the reverse map, kept >= 0. */
+static const Ix *wrapped(Arena *A, const Ix *i, const Ix *a, int64_t n, bool reverse)
+{
+    return ix_mod(A, reverse ? ix_lin2(A, i, 1, a, -1, n - 1) : ix_lin2(A, i, 1, a, 1, 1), n);
+}
+
+static void lower_circ(Lowered *p, int id)
+{
+    const Node *n = node_at(p->g, id);
+    int ah = n->attr.ax[0], aw = n->attr.ax[1];
+    int64_t H = n->shape.size[ah], W = n->shape.size[aw];
+    KSpace taps = {0};
+    space_push(&taps, "$a", H), space_push(&taps, "$b", W);
+    Kernel k;
+    KB kb;
+    const Ix *ov[MAX_RANK], *ev[KSPACE_RANK];
+    begin_reduce(&kb, p, &k, id, &taps, IR_SUM, ov, ev);
+    bool rev = n->attr.reverse;
+    int x = circ_operand(&kb, n, 0, ov, wrapped(kb.A, ov[ah], ev[0], H, rev), wrapped(kb.A, ov[aw], ev[1], W, rev));
+    int kv = circ_operand(&kb, n, 1, ov, ev[0], ev[1]);
+    k.result = val_product(&kb, DT_F32, kv, x);
+    k.out_ix = ix_offset(kb.A, &n->shape, ov);
+    kb_finish(&kb, shape_numel(&n->shape));
+}
+
 /* MAXPOOL2_DX as a gather: windows do not overlap, so each x element takes
  * its window's cotangent when it is the window's first maximum (NaN counts
  * as maximal), found with the reference's scan over the window. */
@@ -1018,17 +1059,21 @@ static int scan_inner_axes(const KSpace *batch)
     return n;
 }
 
+/* SCAN and SOLVE: the recurrence, or the linear system, at every batch
+ * point of b (its axes but time and the state). SOLVE has no time axis. */
 static void lower_scan(Lowered *p, int id)
 {
     const Node *n = node_at(p->g, id), *A = node_at(p->g, n->in[0]), *b = node_at(p->g, n->in[1]);
     const Attr *at = &n->attr;
+    bool solve = n->op == IR_SOLVE;
     int64_t bs[MAX_RANK], as[MAX_RANK];
     shape_strides(&b->shape, bs);
     shape_strides(&A->shape, as);
+    int time = solve ? -1 : at->axis;
     ScanKernel s = {.a_buf = p->node_buf[n->in[0]], .b_buf = p->node_buf[n->in[1]], .a_dt = A->dtype,
-                    .b_dt = b->dtype, .y_dt = n->dtype, .T = b->shape.size[at->axis], .d = 1,
-                    .matrix = at->state != NULL, .reverse = at->reverse, .bt = bs[at->axis]};
-    s.at = stride_named(&A->shape, b->shape.label[at->axis]);
+                    .b_dt = b->dtype, .y_dt = n->dtype, .T = solve ? 1 : b->shape.size[time], .d = 1,
+                    .matrix = at->state != NULL, .reverse = at->reverse, .bt = solve ? 0 : bs[time]};
+    s.at = solve ? 0 : stride_named(&A->shape, b->shape.label[time]);
     int state = s.matrix ? find_named(&b->shape, at->state) : -1;
     if (s.matrix) {
         s.d = b->shape.size[state], s.bi = bs[state];
@@ -1037,10 +1082,10 @@ static void lower_scan(Lowered *p, int id)
     KSpace batch = {0};
     int pos[MAX_RANK];
     for (int i = 0; i < b->shape.rank; i++)
-        if (i != at->axis && i != state) pos[batch.rank] = i, space_push(&batch, b->shape.label[i], b->shape.size[i]);
+        if (i != time && i != state) pos[batch.rank] = i, space_push(&batch, b->shape.label[i], b->shape.size[i]);
     Kernel k;
     KB kb;
-    kb_begin(&kb, p, &k, KK_SCAN, id, "", &batch);
+    kb_begin(&kb, p, &k, solve ? KK_SOLVE : KK_SCAN, id, "", &batch);
     const Ix *boff = ix_const(kb.A, 0), *aoff = ix_const(kb.A, 0);
     for (int i = 0; i < batch.rank; i++) {
         boff = ix_lin2(kb.A, boff, 1, kb.var[i], bs[pos[i]], 0);
@@ -1141,7 +1186,8 @@ static void lower_node(Lowered *p, int id)
     case IR_CONV2D: case IR_CONV2D_DX: case IR_CONV2D_DK: lower_conv(p, id); return;
     case IR_MAXPOOL2: lower_maxpool(p, id); return;
     case IR_MAXPOOL2_DX: lower_maxpool_dx(p, id); return;
-    case IR_SCAN: lower_scan(p, id); return;
+    case IR_SCAN: case IR_SOLVE: lower_scan(p, id); return;
+    case IR_CIRC: lower_circ(p, id); return;
     case IR_RFFT2: case IR_IRFFT2: case IR_RFFT2_T: case IR_IRFFT2_T: lower_fft(p, id); return;
     default: lower_map(p, id); return;
     }

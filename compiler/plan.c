@@ -119,7 +119,7 @@ static void print_space(FILE *f, const KSpace *sp, uint64_t reduced)
 
 static void print_kernel_line(FILE *f, const Lowered *p, const Kernel *k)
 {
-    static const char *const kinds[] = {"map", "reduce", "scan"};
+    static const char *const kinds[] = {"map", "reduce", "scan", "solve"};
     fprintf(f, "%-24s %-6s ", k->name, kinds[k->kind]);
     print_space(f, &k->domain, k->kind == KK_REDUCE ? k->reduced : 0);
     if (k->kind == KK_REDUCE) fprintf(f, " %s", k->fold == IR_MAX ? "max" : "sum");

@@ -12,7 +12,8 @@
  *           reference's order for each output element (few outputs over
  *           many points: chunks of partial sums, added in chunk order);
  *   scan    the batch points outside, time inside, the trailing batch axes
- *           as a vector of states; states are double, as the reference's.
+ *           as a vector of states; states are double, as the reference's;
+ *   solve   the batch points outside, Gaussian elimination inside.
  * Small operands a kernel would read with a stride in its innermost loop are
  * first copied, transposed, into a local array (Kernel.stages).
  * The unit ends with the table cssm_kernels[] in kernel order, which is how
@@ -325,13 +326,36 @@ static void render_scan_matrix(FILE *f, const Kernel *k)
     fputs("        }\n    }\n    }\n", f);
 }
 
+/* A SOLVE node's systems, one per batch point, as the reference solves them
+ * (in double _Complex, with its elimination). */
+static void render_solve(FILE *f, const Kernel *k)
+{
+    const ScanKernel *s = &k->scan;
+    const KSpace *d = &k->domain;
+    long long n = (long long)s->d;
+    parallel(f, d->rank, k->work * s->d * s->d * s->d);
+    for (int i = 0; i < d->rank; i++) loop(f, i, d->size[i]);
+    fprintf(f, "    {\n    double _Complex m[%lld], r[%lld];\n    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n * n, n, n);
+    print_offset(f, s->b_off, "i", s->bi);
+    fprintf(f, ";\n        r[i] = CMPLX(%s, %s);\n", s->b_dt == DT_C64 ? "b[bo].re" : "b[bo]", s->b_dt == DT_C64 ? "b[bo].im" : "0.0");
+    fprintf(f, "        for (i64 j = 0; j < %lld; j++) {\n            i64 ao = ", n);
+    print_offset(f, s->a_off, "i", s->ai);
+    fprintf(f, " + j * %lld;\n            m[i * %lld + j] = CMPLX(%s, %s);\n        }\n    }\n", (long long)s->aj, n,
+            s->a_dt == DT_C64 ? "a[ao].re" : "a[ao]", s->a_dt == DT_C64 ? "a[ao].im" : "0.0");
+    fprintf(f, "    c_gauss(m, r, %lld);\n    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n, n);
+    print_offset(f, s->b_off, "i", s->bi);
+    fputs(s->y_dt == DT_C64 ? ";\n        o[bo] = c_pack(creal(r[i]), cimag(r[i]));\n" : ";\n        o[bo] = (float)creal(r[i]);\n", f);
+    fputs("    }\n    }\n", f);
+}
+
 static void render_scan(FILE *f, const Lowered *p, const Kernel *k)
 {
     const ScanKernel *s = &k->scan;
     const Buffer *a = &p->bufs.data[s->a_buf], *b = &p->bufs.data[s->b_buf];
     fprintf(f, "    const %s *a = (const %s *)(A + %lld);\n", ctype(a->dtype), ctype(a->dtype), (long long)a->offset);
     fprintf(f, "    const %s *b = (const %s *)(A + %lld);\n", ctype(b->dtype), ctype(b->dtype), (long long)b->offset);
-    if (s->matrix) render_scan_matrix(f, k);
+    if (k->kind == KK_SOLVE) render_solve(f, k);
+    else if (s->matrix) render_scan_matrix(f, k);
     else render_scan_scalar(f, k);
 }
 
@@ -339,7 +363,7 @@ static void render_kernel(FILE *f, const Lowered *p, const Kernel *k)
 {
     print_kernel_comment(f, p, k);
     fprintf(f, "void %s(char *A)\n{\n", k->name);
-    if (k->kind == KK_SCAN) {
+    if (k->kind == KK_SCAN || k->kind == KK_SOLVE) {
         const Buffer *o = &p->bufs.data[k->out_buf];
         fprintf(f, "    %s *o = (%s *)(A + %lld);\n", ctype(o->dtype), ctype(o->dtype), (long long)o->offset);
         render_scan(f, p, k);

@@ -10,7 +10,8 @@
  *           one block of BLOCK threads per output element, each summing a
  *           strided share of the points, then a fixed shared-memory tree,
  *           so results never depend on scheduling;
- *   scan    one thread per batch point, sequential in time, double state.
+ *   scan    one thread per batch point, sequential in time, double state;
+ *   solve   one thread per batch point, Gaussian elimination in double.
  * Values are double inside a kernel, as in the C rendering (ewexpr.c).
  * Launch geometry is the lowered program's (grid x block). Values are computed by
  * the same statements as the C rendering (ewexpr.c); only the scaffolding
@@ -218,6 +219,22 @@ static void scan_matrix(FILE *f, const ScanKernel *s)
     fputs("        }\n    }\n", f);
 }
 
+static void render_solve(FILE *f, const ScanKernel *s)
+{
+    long long n = (long long)s->d;
+    fprintf(f, "    cplx m[%lld], r[%lld];\n    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n * n, n, n);
+    print_offset(f, s->b_off, "i", s->bi);
+    fprintf(f, ";\n        r[i] = c_make(%s, %s);\n", s->b_dt == DT_C64 ? "b[bo].re" : "b[bo]", s->b_dt == DT_C64 ? "b[bo].im" : "0.0");
+    fprintf(f, "        for (i64 j = 0; j < %lld; j++) {\n            i64 ao = ", n);
+    print_offset(f, s->a_off, "i", s->ai);
+    fprintf(f, " + j * %lld;\n            m[i * %lld + j] = c_make(%s, %s);\n        }\n    }\n", (long long)s->aj, n,
+            s->a_dt == DT_C64 ? "a[ao].re" : "a[ao]", s->a_dt == DT_C64 ? "a[ao].im" : "0.0");
+    fprintf(f, "    c_gauss(m, r, %lld);\n    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n, n);
+    print_offset(f, s->b_off, "i", s->bi);
+    fputs(s->y_dt == DT_C64 ? ";\n        o[bo] = c_pack(r[i].re, r[i].im);\n" : ";\n        o[bo] = (float)r[i].re;\n", f);
+    fputs("    }\n", f);
+}
+
 static void render_scan(FILE *f, const Lowered *p, const Kernel *k)
 {
     const ScanKernel *s = &k->scan;
@@ -227,7 +244,8 @@ static void render_scan(FILE *f, const Lowered *p, const Kernel *k)
     fprintf(f, "    const %s *b = (const %s *)(A + %lld);\n", ctype(b->dtype), ctype(b->dtype), (long long)b->offset);
     fprintf(f, "    %s *o = (%s *)(A + %lld);\n", ctype(o->dtype), ctype(o->dtype), (long long)o->offset);
     decompose(f, &k->domain, all_axes(k->domain.rank), "e");
-    if (s->matrix) scan_matrix(f, s);
+    if (k->kind == KK_SOLVE) render_solve(f, s);
+    else if (s->matrix) scan_matrix(f, s);
     else scan_scalar(f, s);
 }
 
@@ -236,7 +254,7 @@ static void render_kernel(FILE *f, const Lowered *p, const Kernel *k)
     print_kernel_comment(f, p, k);
     fprintf(f, "extern \"C\" __global__ void __launch_bounds__(%lld) %s(char *A)\n{\n", (long long)k->block, k->name);
     if (k->kind == KK_MAP) render_map(f, p, k);
-    else if (k->kind == KK_SCAN) render_scan(f, p, k);
+    else if (k->kind == KK_SCAN || k->kind == KK_SOLVE) render_scan(f, p, k);
     else if (k->wide) render_reduce_wide(f, p, k);
     else render_reduce_thread(f, p, k);
     fputs("}\n\n", f);
