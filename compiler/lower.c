@@ -664,7 +664,7 @@ static int val_compute(KB *kb, int node, const Ix *const *idx)
 /* Reductions over this many points per output run as one CUDA block per
  * output element: a thread each would leave the GPU idle when outputs are
  * few (a bias gradient sums a whole activation into C values). */
-enum { WIDE_REDUCE = 2048 };
+enum { WIDE_REDUCE = 4 };
 
 static void push_step(Lowered *p, Step s)
 {

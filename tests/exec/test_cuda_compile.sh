@@ -1,0 +1,30 @@
+#!/bin/sh
+# test_cuda_compile.sh: every generated CUDA kernel of every model compiles with NVRTC for sm_80
+# and sm_90 (NVRTC needs no GPU or driver): `cssmc compile` of the SimpleCSSM wrapper around each
+# key of tests/exec/kernel_counts, forward graph and differentiated graph, at the small sizes of
+# test_models_cpu.sh; a kernel that fails to compile fails the test with NVRTC's log. The cubins
+# land in the kernel cache, where the cuda device finds them. Exits 77 without libnvrtc.
+set -u
+cd "$CSSM_ROOT"
+table=tests/exec/kernel_counts
+small="-D seq_len=3 -D image_size=8 -D embed_dim=8 -D kernel_size=3 -D stem_layers=1 -D s4nd_d_state=8
+       -D convs5_state_dim=4 -D state_dim=4"
+
+if [ "${1:-}" = one ]; then   # one key counts(4) flags...
+    key=$2; shift 6
+    status=0
+    for grad in "" --grad; do
+        if out=$("$CSSMC" compile models/simple.cssm -D cssm="$key" "$@" $small --arch sm_80,sm_90 $grad 2>&1); then
+            printf 'ok    %-24s %-6s %s\n' "$key" "${grad:-fwd}" "$(echo "$out" | tail -n 1)"
+        else
+            printf 'FAIL  %-24s %s\n%s\n' "$key" "${grad:-fwd}" "$out"; status=1
+        fi
+    done
+    exit $status
+fi
+
+probe=$("$CSSMC" compile models/simple.cssm -D cssm=no_gate $small --arch sm_80 2>&1)
+case $probe in
+    *"nvrtc: "*"not found"*) echo "$probe"; echo "no NVRTC here: CUDA kernels not compiled"; exit 77 ;;
+esac
+grep -v '^#' "$table" | sed 's/[[:space:]]*$//' | grep . | xargs -L 1 -P 2 "$0" one
