@@ -240,19 +240,19 @@ Graph *compile_model(Options *o, bool grad)
                         : build_model(m, o->model_name, o->overrides.data, o->overrides.len, o->batch);
     if (!g) return NULL;
     verified(g, "build");
+    set_scan_order(o, g);
     dump(o, 'S', "shapes", g);
     if (!grad) {
-        set_scan_order(o, g);
         dump_lowered(o, g);
         return g;
     }
     differentiate(g);
     verified(g, "autodiff");
+    set_scan_order(o, g);
     dump(o, 'A', "autodiff", g);
     g = simplify(g);
     verified(g, "simplify");
     dump(o, 'O', "simplify", g);
-    set_scan_order(o, g);
     dump_lowered(o, g);
     return g;
 }
@@ -265,9 +265,9 @@ Graph *compile_training(Options *o)
     verified(g, "loss");
     differentiate(g);
     verified(g, "autodiff");
+    set_scan_order(o, g);
     g = simplify(g);
     verified(g, "simplify");
-    set_scan_order(o, g);
     return g;
 }
 

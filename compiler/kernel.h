@@ -32,7 +32,7 @@
 
 #include <stdio.h>
 
-/* ---- index expressions (lower.c) ---- */
+/* ---- index expressions (index.c) ---- */
 
 typedef enum IxKind {
     IX_CONST, IX_VAR,
@@ -55,6 +55,24 @@ struct Ix {
     int64_t *coef;
 };
 
+/* Constructors (index.c), simplifying as they build; nodes live in A. */
+const Ix *ix_const(Arena *A, int64_t c);
+const Ix *ix_var(Arena *A, int var, int64_t size);          /* 0 <= var < size */
+const Ix *ix_lin2(Arena *A, const Ix *a, int64_t ka, const Ix *b, int64_t kb, int64_t c);  /* ka a + kb b + c */
+const Ix *ix_add(Arena *A, const Ix *a, const Ix *b);
+const Ix *ix_addc(Arena *A, const Ix *a, int64_t c);
+const Ix *ix_scale(Arena *A, const Ix *a, int64_t k);
+const Ix *ix_div(Arena *A, const Ix *a, int64_t d);          /* a >= 0, d > 0 */
+const Ix *ix_mod(Arena *A, const Ix *a, int64_t d);
+const Ix *ix_min(Arena *A, const Ix *a, int64_t c);
+const Ix *ix_max(Arena *A, const Ix *a, int64_t c);
+const Ix *ix_clamp(Arena *A, const Ix *a, int64_t lo, int64_t hi);
+const Ix *ix_compare(Arena *A, IxKind kind, const Ix *a, int64_t c);   /* IX_LT, IX_GE, IX_EQ */
+const Ix *ix_and(Arena *A, const Ix *a, const Ix *b);
+const Ix *ix_in_range(Arena *A, const Ix *a, int64_t lo, int64_t hi);  /* lo <= a < hi */
+/* The row-major element offset of index idx (one entry per axis) in s. */
+const Ix *ix_offset(Arena *A, const Shape *s, const Ix *const *idx);
+bool ix_is_const(const Ix *x, int64_t c);
 /* Prints in C syntax (the common subset of C and CUDA). */
 void ix_print(FILE *f, const Ix *x);
 

@@ -27,318 +27,13 @@
  * index, so no load is ever out of bounds). Values are memoized by (node,
  * index), so a node shared inside a kernel is computed once per point.
  *
- * Index expressions keep the range of values they take and simplify as they
- * are built, so the usual reshapes, slices and clamps print as plain strides.
- * Accumulation order in reductions is row-major over the reduced axes, as in
- * the reference. */
+ * Index expressions (index.c) simplify as they are built, so the usual
+ * reshapes, slices and clamps print as plain strides. Accumulation order in
+ * reductions is row-major over the reduced axes, as in the reference. */
 #include "kernel.h"
 
 #include <math.h>
 #include <string.h>
-
-/* ---- index expressions ---- */
-
-static Ix *ix_new(Arena *A, IxKind kind, int64_t lo, int64_t hi)
-{
-    Ix *x = arena_alloc(A, sizeof *x);
-    x->kind = kind, x->lo = lo, x->hi = hi;
-    return x;
-}
-
-static const Ix *ix_const(Arena *A, int64_t c)
-{
-    Ix *x = ix_new(A, IX_CONST, c, c);
-    x->c = c;
-    return x;
-}
-
-static const Ix *ix_var(Arena *A, int var, int64_t size)
-{
-    Ix *x = ix_new(A, IX_VAR, 0, size > 0 ? size - 1 : 0);
-    x->var = var;
-    return x;
-}
-
-static bool is_const(const Ix *x, int64_t c) { return x->kind == IX_CONST && x->c == c; }
-
-/* coef * term, flattened into the lists of a sum under construction. */
-static void lin_add(const Ix **term, int64_t *coef, int *n, int64_t *c, const Ix *x, int64_t k)
-{
-    if (k == 0) return;
-    if (x->kind == IX_CONST) { *c += k * x->c; return; }
-    if (x->kind == IX_SUM) {
-        for (int i = 0; i < x->nterm; i++) lin_add(term, coef, n, c, x->term[i], k * x->coef[i]);
-        *c += k * x->c;
-        return;
-    }
-    for (int i = 0; i < *n; i++)
-        if (term[i] == x) { coef[i] += k; return; }
-    if (*n == 4 * KSPACE_RANK) ice("lower: index expression with too many terms");
-    term[*n] = x, coef[(*n)++] = k;
-}
-
-/* Finds terms k*m*(a / m) + k*(a % m) among term[0..n) and replaces them by
- * k*a (a >= 0), which is what re-linearizing a reshape's index produces.
- * Returns the new count; term and coef are rewritten in place. */
-static int merge_div_mod(const Ix **term, int64_t *coef, int n, int64_t *c)
-{
-    for (int i = 0; i < n; i++) {
-        const Ix *d = term[i];
-        if (d->kind != IX_DIV || d->a->lo < 0) continue;
-        for (int j = 0; j < n; j++) {
-            const Ix *r = term[j];
-            if (r->kind != IX_MOD || r->a != d->a || r->c != d->c || coef[i] != coef[j] * d->c) continue;
-            int64_t k = coef[j];
-            int keep = 0;
-            for (int t = 0; t < n; t++)
-                if (t != i && t != j) term[keep] = term[t], coef[keep++] = coef[t];
-            lin_add(term, coef, &keep, c, d->a, k);
-            return merge_div_mod(term, coef, keep, c);
-        }
-    }
-    return n;
-}
-
-static const Ix *lin_make(Arena *A, const Ix **term, const int64_t *coef, int n, int64_t c)
-{
-    int64_t kc[4 * KSPACE_RANK];
-    const Ix *kt[4 * KSPACE_RANK];
-    memcpy(kt, term, sizeof *kt * (size_t)n);
-    memcpy(kc, coef, sizeof *kc * (size_t)n);
-    n = merge_div_mod(kt, kc, n, &c);
-    term = kt, coef = kc;
-    int m = 0;
-    const Ix *t[4 * KSPACE_RANK];
-    int64_t k[4 * KSPACE_RANK], lo = c, hi = c;
-    for (int i = 0; i < n; i++) {
-        if (coef[i] == 0) continue;
-        t[m] = term[i], k[m] = coef[i];
-        lo += k[m] > 0 ? k[m] * t[m]->lo : k[m] * t[m]->hi;
-        hi += k[m] > 0 ? k[m] * t[m]->hi : k[m] * t[m]->lo;
-        m++;
-    }
-    if (m == 0) return ix_const(A, c);
-    if (m == 1 && k[0] == 1 && c == 0) return t[0];
-    Ix *x = ix_new(A, IX_SUM, lo, hi);
-    x->c = c, x->nterm = m;
-    x->term = arena_alloc(A, sizeof *x->term * (size_t)m);
-    x->coef = arena_alloc(A, sizeof *x->coef * (size_t)m);
-    memcpy(x->term, t, sizeof *t * (size_t)m);
-    memcpy(x->coef, k, sizeof *k * (size_t)m);
-    return x;
-}
-
-/* a * ka + b * kb + c */
-static const Ix *ix_lin2(Arena *A, const Ix *a, int64_t ka, const Ix *b, int64_t kb, int64_t c)
-{
-    const Ix *term[4 * KSPACE_RANK];
-    int64_t coef[4 * KSPACE_RANK];
-    int n = 0;
-    lin_add(term, coef, &n, &c, a, ka);
-    if (b) lin_add(term, coef, &n, &c, b, kb);
-    return lin_make(A, term, coef, n, c);
-}
-
-static const Ix *ix_add(Arena *A, const Ix *a, const Ix *b) { return ix_lin2(A, a, 1, b, 1, 0); }
-static const Ix *ix_addc(Arena *A, const Ix *a, int64_t c) { return ix_lin2(A, a, 1, NULL, 0, c); }
-static const Ix *ix_scale(Arena *A, const Ix *a, int64_t k) { return ix_lin2(A, a, k, NULL, 0, 0); }
-
-static int64_t floor_div(int64_t a, int64_t d) { return a >= 0 ? a / d : -((-a + d - 1) / d); }
-
-/* Splits a non-negative sum into q*d + r: the terms whose coefficients d
- * divides (divided by d, into *q) and the rest (into *r, with the constant's
- * remainder). */
-static void split_sum(Arena *A, const Ix *x, int64_t d, const Ix **q, const Ix **r)
-{
-    const Ix *qt[4 * KSPACE_RANK], *rt[4 * KSPACE_RANK];
-    int64_t qc[4 * KSPACE_RANK], rc[4 * KSPACE_RANK];
-    int nq = 0, nr = 0;
-    for (int i = 0; i < x->nterm; i++) {
-        if (x->coef[i] % d == 0) qt[nq] = x->term[i], qc[nq++] = x->coef[i] / d;
-        else rt[nr] = x->term[i], rc[nr++] = x->coef[i];
-    }
-    int64_t cq = floor_div(x->c, d);
-    *q = lin_make(A, qt, qc, nq, cq);
-    *r = lin_make(A, rt, rc, nr, x->c - cq * d);
-}
-
-static const Ix *ix_div(Arena *A, const Ix *a, int64_t d);
-
-static int64_t gcd(int64_t a, int64_t b)
-{
-    if (a < 0) a = -a;
-    while (b) {
-        int64_t t = a % b;
-        a = b, b = t;
-    }
-    return a;
-}
-
-/* A factor f of d that dividing by first may simplify: the gcd of d with a
- * term's coefficient (or the constant), the i-th candidate; 0 when none. */
-static int64_t division_factor(const Ix *a, int64_t d, int i)
-{
-    int64_t f = gcd(i < a->nterm ? a->coef[i] : a->c, d);
-    return f > 1 && f < d ? f : 0;
-}
-
-/* (a / f) / (d / f) when dividing by a factor f first simplifies:
- * (8*i + 4 + j) / 12 with j < 4 is (2*i + 1) / 3. */
-static const Ix *div_by_factor(Arena *A, const Ix *a, int64_t d)
-{
-    if (a->kind != IX_SUM) return NULL;
-    for (int i = 0; i <= a->nterm; i++) {
-        int64_t f = division_factor(a, d, i);
-        if (!f) continue;
-        const Ix *t = ix_div(A, a, f);
-        if (t->kind != IX_DIV) return ix_div(A, t, d / f);
-    }
-    return NULL;
-}
-
-static const Ix *ix_div(Arena *A, const Ix *a, int64_t d)
-{
-    if (d <= 0) ice("lower: division of an index by %lld", (long long)d);
-    if (d == 1) return a;
-    if (a->kind == IX_CONST) return ix_const(A, floor_div(a->c, d));
-    if (a->lo >= 0 && a->hi < d) return ix_const(A, 0);
-    if (a->lo >= 0 && a->kind == IX_SUM) {
-        const Ix *q, *r;
-        split_sum(A, a, d, &q, &r);
-        if (r->lo >= 0 && r->hi < d) return q;
-        if (r->lo >= 0 && q->kind != IX_CONST) return ix_add(A, q, ix_div(A, r, d));
-        const Ix *f = div_by_factor(A, a, d);
-        if (f) return f;
-    }
-    if (a->kind == IX_DIV) return ix_div(A, a->a, a->c * d);
-    Ix *x = ix_new(A, IX_DIV, floor_div(a->lo, d), floor_div(a->hi, d));
-    x->a = a, x->c = d;
-    return x;
-}
-
-static const Ix *ix_mod(Arena *A, const Ix *a, int64_t d)
-{
-    if (d <= 0) ice("lower: remainder of an index by %lld", (long long)d);
-    if (d == 1) return ix_const(A, 0);
-    if (a->kind == IX_CONST) return ix_const(A, a->c - floor_div(a->c, d) * d);
-    if (a->lo >= 0 && a->hi < d) return a;
-    if (a->lo >= 0 && a->kind == IX_SUM) {
-        const Ix *q, *r;
-        split_sum(A, a, d, &q, &r);
-        if (r->lo >= 0 && r->hi < d) return r;
-        if (r->lo >= 0 && q->kind != IX_CONST) return ix_mod(A, r, d);
-        for (int i = 0; i <= a->nterm; i++) {   /* a % (f*m) = a % f + f * ((a / f) % m) */
-            int64_t f = division_factor(a, d, i);
-            if (!f) continue;
-            const Ix *t = ix_div(A, a, f);
-            if (t->kind != IX_DIV) return ix_lin2(A, ix_mod(A, a, f), 1, ix_mod(A, t, d / f), f, 0);
-        }
-    }
-    Ix *x = ix_new(A, IX_MOD, 0, d - 1);
-    x->a = a, x->c = d;
-    return x;
-}
-
-static const Ix *ix_min(Arena *A, const Ix *a, int64_t c)
-{
-    if (a->hi <= c) return a;
-    if (a->lo >= c) return ix_const(A, c);
-    Ix *x = ix_new(A, IX_MIN, a->lo, c);
-    x->a = a, x->c = c;
-    return x;
-}
-
-static const Ix *ix_max(Arena *A, const Ix *a, int64_t c)
-{
-    if (a->lo >= c) return a;
-    if (a->hi <= c) return ix_const(A, c);
-    Ix *x = ix_new(A, IX_MAX, c, a->hi);
-    x->a = a, x->c = c;
-    return x;
-}
-
-static const Ix *ix_clamp(Arena *A, const Ix *a, int64_t lo, int64_t hi) { return ix_min(A, ix_max(A, a, lo), hi); }
-
-static const Ix *ix_compare(Arena *A, IxKind kind, const Ix *a, int64_t c)
-{
-    bool always = kind == IX_LT ? a->hi < c : kind == IX_GE ? a->lo >= c : a->lo == c && a->hi == c;
-    bool never = kind == IX_LT ? a->lo >= c : kind == IX_GE ? a->hi < c : c < a->lo || c > a->hi;
-    if (always || never) return ix_const(A, always);
-    Ix *x = ix_new(A, kind, 0, 1);
-    x->a = a, x->c = c;
-    return x;
-}
-
-static const Ix *ix_and(Arena *A, const Ix *a, const Ix *b)
-{
-    if (is_const(a, 0) || is_const(b, 1)) return a;
-    if (is_const(b, 0) || is_const(a, 1)) return b;
-    Ix *x = ix_new(A, IX_AND, 0, 1);
-    x->a = a, x->b = b;
-    return x;
-}
-
-/* lo <= a < hi */
-static const Ix *ix_in_range(Arena *A, const Ix *a, int64_t lo, int64_t hi)
-{
-    return ix_and(A, ix_compare(A, IX_GE, a, lo), ix_compare(A, IX_LT, a, hi));
-}
-
-static void print_term(FILE *f, int64_t k, const Ix *t, bool first)
-{
-    if (!first) fputs(k < 0 ? " - " : " + ", f);
-    else if (k < 0) fputc('-', f);
-    int64_t m = k < 0 ? -k : k;
-    if (m != 1) fprintf(f, "%lld*", (long long)m);
-    ix_print(f, t);
-}
-
-void ix_print(FILE *f, const Ix *x)
-{
-    static const char *const cmp[] = {[IX_LT] = "<", [IX_GE] = ">=", [IX_EQ] = "=="};
-    switch (x->kind) {
-    case IX_CONST: fprintf(f, "%lld", (long long)x->c); return;
-    case IX_VAR: fprintf(f, "i%d", x->var); return;
-    case IX_SUM:
-        fputc('(', f);
-        for (int i = 0; i < x->nterm; i++) print_term(f, x->coef[i], x->term[i], i == 0);
-        if (x->c) fprintf(f, " %c %lld", x->c < 0 ? '-' : '+', (long long)(x->c < 0 ? -x->c : x->c));
-        fputc(')', f);
-        return;
-    case IX_DIV: case IX_MOD:
-        fputc('(', f);
-        ix_print(f, x->a);
-        fprintf(f, " %c %lld)", x->kind == IX_DIV ? '/' : '%', (long long)x->c);
-        return;
-    case IX_MIN: case IX_MAX:
-        fputs(x->kind == IX_MIN ? "ix_min(" : "ix_max(", f);
-        ix_print(f, x->a);
-        fprintf(f, ", %lld)", (long long)x->c);
-        return;
-    case IX_LT: case IX_GE: case IX_EQ:
-        fputc('(', f);
-        ix_print(f, x->a);
-        fprintf(f, " %s %lld)", cmp[x->kind], (long long)x->c);
-        return;
-    case IX_AND:
-        fputc('(', f);
-        ix_print(f, x->a);
-        fputs(" && ", f);
-        ix_print(f, x->b);
-        fputc(')', f);
-        return;
-    }
-}
-
-/* The row-major element offset of idx in shape s. */
-static const Ix *ix_offset(Arena *A, const Shape *s, const Ix *const *idx)
-{
-    int64_t st[MAX_RANK];
-    const Ix *off = ix_const(A, 0);
-    shape_strides(s, st);
-    for (int i = 0; i < s->rank; i++) off = ix_lin2(A, off, 1, idx[i], st[i], 0);
-    return off;
-}
 
 /* ---- what the lowering knows ---- */
 
@@ -460,8 +155,8 @@ static int val_product(KB *kb, DType dt, int a, int b)
 
 static int val_select(KB *kb, const Ix *cond, int then, int other)
 {
-    if (is_const(cond, 1)) return then;
-    if (is_const(cond, 0)) return other;
+    if (ix_is_const(cond, 1)) return then;
+    if (ix_is_const(cond, 0)) return other;
     Val v = {.kind = VAL_SELECT, .dtype = kb->k->vals.data[then].dtype, .ix = cond, .in = {then, other}};
     return add_val(kb, v);
 }
@@ -577,7 +272,7 @@ static int pad_value(KB *kb, const Node *n, const Ix *const *idx)
     memcpy(sub, idx, sizeof *sub * (size_t)x->rank);
     sub[axis] = ix_clamp(kb->A, ix_addc(kb->A, idx[axis], -lo), 0, len - 1);
     const Ix *inside = ix_in_range(kb->A, idx[axis], lo, lo + len);
-    if (is_const(inside, 0)) return zero;
+    if (ix_is_const(inside, 0)) return zero;
     return val_select(kb, inside, val_at(kb, n->in[0], sub), zero);
 }
 
@@ -619,8 +314,8 @@ static int concat_value(KB *kb, const Node *n, const Ix *const *idx)
     const Ix *at = idx[n->attr.axis];
     int64_t na = concat_length(kb->p->g, n, 0);
     const Ix *first = ix_compare(kb->A, IX_LT, at, na);
-    if (is_const(first, 1)) return concat_part(kb, n, 0, idx, at);
-    if (is_const(first, 0)) return concat_part(kb, n, 1, idx, ix_addc(kb->A, at, -na));
+    if (ix_is_const(first, 1)) return concat_part(kb, n, 0, idx, at);
+    if (ix_is_const(first, 0)) return concat_part(kb, n, 1, idx, ix_addc(kb->A, at, -na));
     int a = concat_part(kb, n, 0, idx, at), b = concat_part(kb, n, 1, idx, ix_addc(kb->A, at, -na));
     return val_select(kb, first, a, b);
 }
@@ -631,7 +326,7 @@ static int stack_value(KB *kb, const Node *n, const Ix *const *idx)
     int v = -1;
     for (int k = n->nin - 1; k >= 0; k--) {
         const Ix *is_k = ix_compare(kb->A, IX_EQ, at, k);
-        if (is_const(is_k, 0)) continue;
+        if (ix_is_const(is_k, 0)) continue;
         int part = operand_at(kb, n, k, idx);
         v = v < 0 ? part : val_select(kb, is_k, part, v);
     }
@@ -664,7 +359,7 @@ static int val_compute(KB *kb, int node, const Ix *const *idx)
 /* Reductions over this many points per output run as one CUDA block per
  * output element: a thread each would leave the GPU idle when outputs are
  * few (a bias gradient sums a whole activation into C values). */
-enum { WIDE_REDUCE = 4 };
+enum { WIDE_REDUCE = 2048 };
 
 static void push_step(Lowered *p, Step s)
 {

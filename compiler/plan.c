@@ -122,7 +122,7 @@ static void print_kernel_line(FILE *f, const Lowered *p, const Kernel *k)
     static const char *const kinds[] = {"map", "reduce", "scan", "solve"};
     fprintf(f, "%-24s %-6s ", k->name, kinds[k->kind]);
     print_space(f, &k->domain, k->kind == KK_REDUCE ? k->reduced : 0);
-    if (k->kind == KK_REDUCE) fprintf(f, " %s", k->fold == IR_MAX ? "max" : "sum");
+    if (k->kind == KK_REDUCE) fprintf(f, " %s%s", k->fold == IR_MAX ? "max" : "sum", k->wide ? " wide" : "");
     fputs(" reads", f);
     for (int r = 0; r < k->reads.len; r++) fprintf(f, " b%d", k->reads.data[r]);
     fprintf(f, " -> b%d  %d ops  grid %lldx%lld  nodes", k->out_buf, k->vals.len, (long long)k->grid,
