@@ -204,15 +204,16 @@ void ew_print_prelude(FILE *f, bool cuda)
 
 /* ---- one Val as a statement ---- */
 
-/* A constant as the reference holds it, rounded to f32, printed exactly. */
-static void print_constant(FILE *f, double v)
+/* A constant as the reference holds it, rounded to f32 (or a double, when
+ * exact), printed exactly. */
+static void print_constant(FILE *f, double v, bool exact)
 {
-    float x = (float)v;
+    double x = exact ? v : (float)v;
     if (isnan(x)) fputs("CSSM_NAN", f);
     else if (isinf(x)) fputs(x > 0 ? "CSSM_INF" : "(-CSSM_INF)", f);
     else {
         char buf[48];
-        snprintf(buf, sizeof buf, "%.17g", (double)x);
+        snprintf(buf, sizeof buf, "%.17g", x);
         fprintf(f, "%s%s%s", x < 0 ? "(" : "", buf, strpbrk(buf, ".e") ? "" : ".0");
         if (x < 0) fputc(')', f);
     }
@@ -254,11 +255,11 @@ void ew_print_val(FILE *f, const Lowered *p, const Kernel *k, int v, bool staged
     case VAL_CONST:
         if (x->dtype == DT_C64) {
             fputs("c_make(", f);
-            print_constant(f, x->c[0]);
+            print_constant(f, x->c[0], x->exact);
             fputs(", ", f);
-            print_constant(f, x->c[1]);
+            print_constant(f, x->c[1], x->exact);
             fputc(')', f);
-        } else print_constant(f, x->c[0]);
+        } else print_constant(f, x->c[0], x->exact);
         break;
     case VAL_INDEX:
         fputs("(double)(float)", f);

@@ -5,13 +5,14 @@
  *                          (are "materialized"); every other node is
  *                          recomputed inside the kernels that read it;
  *   lower       (lower.c)  turns each materialized node into steps: generated
- *                          kernels (map, reduce, scan), FFT library calls, or
- *                          a per-node fallback into the reference executor;
+ *                          kernels (map, reduce, scan, solve), FFT library
+ *                          calls, or a per-node fallback into the reference
+ *                          executor; index.c builds its index expressions;
  *   plan_memory (plan.c)   gives every buffer an offset in one arena, reusing
  *                          memory between buffers whose lifetimes do not meet.
- * The lowered program they produce (Lowered) is device-independent: render_c.c and
- * render_cuda.c only print it, and runtime/cpu.c and runtime/cudaexec.c only
- * run it.
+ * The lowered program they produce (Lowered) is device-independent:
+ * render_c.c and render_cuda.c only print it, and runtime/cpu.c and
+ * runtime/cudaexec.c only run it.
  *
  * A generated kernel computes one value per point of its index space (its
  * domain) in SSA form: a list of Vals, each a load from a buffer at an index
@@ -21,10 +22,10 @@
  * stores its result at every point; a reduce kernel folds it over the
  * domain's reduced axes and stores one value per point of the rest; a scan
  * kernel runs the linear recurrence of a SCAN node along time, a solve
- * kernel a SOLVE node's small dense systems. Index
- * expressions are integer arithmetic with known value ranges, simplified as
- * they are built (a relabelling reshape or an in-range clamp disappears), and
- * print in the syntax C and CUDA share. */
+ * kernel a SOLVE node's small dense systems. Index expressions are integer
+ * arithmetic with known value ranges, simplified as they are built (a
+ * relabelling reshape or an in-range clamp disappears), and print in the
+ * syntax C and CUDA share. */
 #ifndef CSSM_KERNEL_H
 #define CSSM_KERNEL_H
 
@@ -90,7 +91,7 @@ typedef struct KSpace {
 typedef enum ValKind {
     VAL_LOAD,                /* buf[ix] */
     VAL_CONST,               /* c (re, im) */
-    VAL_INDEX,               /* (float) ix */
+    VAL_INDEX,               /* ix as a value (rounded to f32, as IOTA holds it) */
     VAL_OP,                  /* op(in[0..nin)) (an OC_EW op) */
     VAL_SELECT,              /* ix ? in[0] : in[1] */
 } ValKind;
@@ -104,7 +105,8 @@ typedef struct Val {
     const Ix *ix;
     double c[2];
     bool exact;              /* VAL_OP: not rounded to f32 (the product inside a contraction
-                                or convolution, summed exactly as the reference sums it) */
+                                or convolution, summed exactly as the reference sums it);
+                                VAL_CONST: a double, not an f32 constant (an FFT's 1/(HW)) */
     int stage;               /* VAL_LOAD: -1, or the Stage the C rendering reads instead */
     const Ix *stage_ix;      /* its element offset in the stage */
 } Val;
@@ -146,7 +148,7 @@ typedef struct Kernel {
     int node;                /* the node it computes (the root of its group) */
     IntVec fused;            /* every node computed inside it, ascending */
     KSpace domain;           /* MAP: the output's axes; REDUCE: kept and reduced axes;
-                                SCAN: the batch points */
+                                SCAN, SOLVE: the batch points */
     uint64_t reduced;        /* REDUCE: bit k = domain axis k is folded */
     OpCode fold;             /* REDUCE: IR_SUM or IR_MAX */
     Vec(Val) vals;

@@ -139,6 +139,14 @@ static int val_const(KB *kb, DType dt, double re, double im)
     return add_val(kb, (Val){.kind = VAL_CONST, .dtype = dt, .c = {re, im}});
 }
 
+/* A scale factor the reference applies in double (the FFTs' 1/(HW)). */
+static int val_double(KB *kb, double c)
+{
+    int v = val_const(kb, DT_F32, c, 0);
+    kb->k->vals.data[v].exact = true;
+    return v;
+}
+
 static int val_op(KB *kb, OpCode op, DType dt, int a, int b, int c)
 {
     Val v = {.kind = VAL_OP, .dtype = dt, .op = op, .nin = op_info[op].arity, .in = {a, b, c}};
@@ -824,14 +832,27 @@ static void spectral_scale(Lowered *p, int id, int buf, const Shape *sp, int w, 
     int side[2];
     for (int s = 0; s < 2; s++) {
         const double *f = s ? inner : edge;
-        int r = val_op(&kb, IR_MUL, DT_F32, re, val_const(&kb, DT_F32, f[0], 0), 0);
-        int i = val_op(&kb, IR_MUL, DT_F32, im, val_const(&kb, DT_F32, f[1], 0), 0);
+        int r = val_op(&kb, IR_MUL, DT_F32, re, val_double(&kb, f[0]), 0);
+        int i = val_op(&kb, IR_MUL, DT_F32, im, val_double(&kb, f[1]), 0);
         side[s] = val_op(&kb, IR_COMPLEX, DT_C64, r, i, 0);
     }
     int v = side[1];
     if (W % 2 == 0 && W / 2 > 0) v = val_select(&kb, ix_compare(kb.A, IX_EQ, kb.var[w], W / 2), side[0], v);
     k.result = val_select(&kb, ix_compare(kb.A, IX_EQ, kb.var[w], 0), side[0], v);
     kb_finish(&kb, shape_numel(sp));
+}
+
+/* buf (shape sh, f32) *= s, after the transform, where the reference scales. */
+static void real_scale(Lowered *p, int id, int buf, const Shape *sh, double s)
+{
+    KSpace dom = space_of_shape(sh);
+    Kernel k;
+    KB kb;
+    kb_begin(&kb, p, &k, KK_MAP, id, "_norm", &dom);
+    k.out_buf = buf;
+    k.out_ix = ix_offset(kb.A, sh, kb.var);
+    k.result = val_op(&kb, IR_MUL, DT_F32, load_buf(&kb, buf, k.out_ix), val_double(&kb, s), 0);
+    kb_finish(&kb, shape_numel(sh));
 }
 
 static void fft_step(Lowered *p, int id, FftKind kind, int rank, int64_t n0, int64_t n1, int64_t outer,
@@ -861,9 +882,10 @@ static void lower_fft(Lowered *p, int id)
     int z = add_buffer(p, -1, DT_C64, shape_numel(sp), false);
     bool inverse = n->op == IR_IRFFT2;
     fft_step(p, id, inverse ? FFT_C2C_INVERSE : FFT_C2C_FORWARD, 1, H, 0, outer, Wf * inner, in, z);
-    if (inverse) spectral_scale(p, id, z, sp, w, W, (double[2]){s, 0}, (double[2]){s, s}, false);
+    if (inverse) spectral_scale(p, id, z, sp, w, W, (double[2]){1, 0}, (double[2]){1, 1}, false);
     else spectral_scale(p, id, z, sp, w, W, (double[2]){1, 1}, (double[2]){0.5, 0.5}, true);
     fft_step(p, id, FFT_C2R, 1, W, 0, outer * H, inner, z, out);
+    if (inverse) real_scale(p, id, out, re, s);
 }
 
 /* ---- the program ---- */

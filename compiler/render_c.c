@@ -17,12 +17,16 @@
  * Small operands a kernel would read with a stride in its innermost loop are
  * first copied, transposed, into a local array (Kernel.stages).
  * The unit ends with the table cssm_kernels[] in kernel order, which is how
- * runtime/cpu.c finds them. The text is a pure function of the lowered program, so
- * the same model always gives the same source (and hits the same cache
- * entry). */
+ * runtime/cpu.c finds them. The text is a pure function of the lowered
+ * program, so the same model always gives the same source (and hits the
+ * same cache entry). */
 #include "kernel.h"
 
-enum { INNER_MAX = 4096, PARALLEL_MIN = 16384 };
+/* Accumulator vectors of up to INNER_MAX; threads for PARALLEL_MIN points
+ * and more; kernels of fewer than SMALL_KERNEL points are compiled at -O1,
+ * which takes the host compiler a quarter of the time and costs them
+ * nothing that matters. */
+enum { INNER_MAX = 4096, PARALLEL_MIN = 16384, SMALL_KERNEL = 1 << 18 };
 
 static const char *ctype(DType dt) { return dt == DT_C64 ? "c64" : "float"; }
 
@@ -39,7 +43,8 @@ static void declare_buffers(FILE *f, const Lowered *p, const Kernel *k)
         const Stage *s = &k->stages.data[i];
         const char *t = ctype(p->bufs.data[s->buf].dtype);
         fprintf(f, "    %s s%d[%lld];\n", t, i, (long long)s->numel);
-        for (int a = 0; a < s->rank; a++) fprintf(f, "    for (i64 t%d = 0; t%d < %lld; t%d++)\n", a, a, (long long)s->size[a], a);
+        for (int a = 0; a < s->rank; a++)
+            fprintf(f, "    for (i64 t%d = 0; t%d < %lld; t%d++)\n", a, a, (long long)s->size[a], a);
         fprintf(f, "        s%d[", i);
         for (int a = 0; a < s->rank; a++) fprintf(f, "%s%lld*t%d", a ? " + " : "", (long long)s->to[a], a);
         fprintf(f, "%s] = b%d[", s->rank ? "" : "0", s->buf);
@@ -159,7 +164,9 @@ static void declare_accumulators(FILE *f, const Kernel *k, const ReduceNest *n)
     bool cplx = k->vals.data[k->result].dtype == DT_C64, is_max = k->fold == IR_MAX;
     long long ni = (long long)n->ni;
     if (is_max) fprintf(f, "    double acc[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = -CSSM_INF;\n", ni, ni);
-    else if (cplx) fprintf(f, "    double acc[%lld], acc_im[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = acc_im[j] = 0;\n", ni, ni, ni);
+    else if (cplx)
+        fprintf(f, "    double acc[%lld], acc_im[%lld];\n"
+                   "    for (i64 j = 0; j < %lld; j++) acc[j] = acc_im[j] = 0;\n", ni, ni, ni);
     else fprintf(f, "    double acc[%lld];\n    for (i64 j = 0; j < %lld; j++) acc[j] = 0;\n", ni, ni);
 }
 
@@ -335,16 +342,19 @@ static void render_solve(FILE *f, const Kernel *k)
     long long n = (long long)s->d;
     parallel(f, d->rank, k->work * s->d * s->d * s->d);
     for (int i = 0; i < d->rank; i++) loop(f, i, d->size[i]);
-    fprintf(f, "    {\n    double _Complex m[%lld], r[%lld];\n    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n * n, n, n);
+    fprintf(f, "    {\n    double _Complex m[%lld], r[%lld];\n"
+               "    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n * n, n, n);
     print_offset(f, s->b_off, "i", s->bi);
-    fprintf(f, ";\n        r[i] = CMPLX(%s, %s);\n", s->b_dt == DT_C64 ? "b[bo].re" : "b[bo]", s->b_dt == DT_C64 ? "b[bo].im" : "0.0");
+    bool cb = s->b_dt == DT_C64;
+    fprintf(f, ";\n        r[i] = CMPLX(%s, %s);\n", cb ? "b[bo].re" : "b[bo]", cb ? "b[bo].im" : "0.0");
     fprintf(f, "        for (i64 j = 0; j < %lld; j++) {\n            i64 ao = ", n);
     print_offset(f, s->a_off, "i", s->ai);
     fprintf(f, " + j * %lld;\n            m[i * %lld + j] = CMPLX(%s, %s);\n        }\n    }\n", (long long)s->aj, n,
             s->a_dt == DT_C64 ? "a[ao].re" : "a[ao]", s->a_dt == DT_C64 ? "a[ao].im" : "0.0");
     fprintf(f, "    c_gauss(m, r, %lld);\n    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n, n);
     print_offset(f, s->b_off, "i", s->bi);
-    fputs(s->y_dt == DT_C64 ? ";\n        o[bo] = c_pack(creal(r[i]), cimag(r[i]));\n" : ";\n        o[bo] = (float)creal(r[i]);\n", f);
+    fputs(s->y_dt == DT_C64 ? ";\n        o[bo] = c_pack(creal(r[i]), cimag(r[i]));\n"
+                            : ";\n        o[bo] = (float)creal(r[i]);\n", f);
     fputs("    }\n    }\n", f);
 }
 
@@ -359,9 +369,19 @@ static void render_scan(FILE *f, const Lowered *p, const Kernel *k)
     else render_scan_scalar(f, k);
 }
 
+/* The loop iterations a kernel runs. */
+static int64_t kernel_points(const Kernel *k)
+{
+    const ScanKernel *s = &k->scan;
+    if (k->kind == KK_SCAN) return k->work * s->T * s->d * s->d;
+    if (k->kind == KK_SOLVE) return k->work * s->d * s->d * s->d;
+    return points_of(&k->domain, axis_bits(0, k->domain.rank));
+}
+
 static void render_kernel(FILE *f, const Lowered *p, const Kernel *k)
 {
     print_kernel_comment(f, p, k);
+    if (kernel_points(k) < SMALL_KERNEL) fputs("__attribute__((optimize(\"O1\", \"fp-contract=off\")))\n", f);
     fprintf(f, "void %s(char *A)\n{\n", k->name);
     if (k->kind == KK_SCAN || k->kind == KK_SOLVE) {
         const Buffer *o = &p->bufs.data[k->out_buf];

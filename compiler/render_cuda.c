@@ -224,7 +224,8 @@ static void render_solve(FILE *f, const ScanKernel *s)
     long long n = (long long)s->d;
     fprintf(f, "    cplx m[%lld], r[%lld];\n    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n * n, n, n);
     print_offset(f, s->b_off, "i", s->bi);
-    fprintf(f, ";\n        r[i] = c_make(%s, %s);\n", s->b_dt == DT_C64 ? "b[bo].re" : "b[bo]", s->b_dt == DT_C64 ? "b[bo].im" : "0.0");
+    bool cb = s->b_dt == DT_C64;
+    fprintf(f, ";\n        r[i] = c_make(%s, %s);\n", cb ? "b[bo].re" : "b[bo]", cb ? "b[bo].im" : "0.0");
     fprintf(f, "        for (i64 j = 0; j < %lld; j++) {\n            i64 ao = ", n);
     print_offset(f, s->a_off, "i", s->ai);
     fprintf(f, " + j * %lld;\n            m[i * %lld + j] = c_make(%s, %s);\n        }\n    }\n", (long long)s->aj, n,

@@ -70,7 +70,10 @@ static fftwf_plan make_plan(const FftStep *s, float *in, float *out, CpuFft *f)
     return fftwf_plan_guru64_dft(s->rank, dims, 1, &hm, (fftwf_complex *)in, (fftwf_complex *)out, sign, flags);
 }
 
-static bool fft_empty(const FftStep *s) { return s->outer == 0 || s->inner == 0 || s->n[0] == 0 || (s->rank == 2 && s->n[1] == 0); }
+static bool fft_empty(const FftStep *s)
+{
+    return s->outer == 0 || s->inner == 0 || s->n[0] == 0 || (s->rank == 2 && s->n[1] == 0);
+}
 
 static float *buf_at(CpuExec *c, int buf) { return (float *)(c->arena + c->p->bufs.data[buf].offset); }
 

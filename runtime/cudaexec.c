@@ -162,7 +162,10 @@ static void cuda_run(void *dev)
     if (cssm_cuda_sync() < 0) die("%s", cssm_cuda_error());
 }
 
-static size_t node_bytes(const Node *n) { return sizeof(float) * (size_t)(shape_numel(&n->shape) * (n->dtype == DT_C64 ? 2 : 1)); }
+static size_t node_bytes(const Node *n)
+{
+    return sizeof(float) * (size_t)(shape_numel(&n->shape) * (n->dtype == DT_C64 ? 2 : 1));
+}
 
 static void cuda_set(void *dev, int node, const float *values)
 {

@@ -6,6 +6,8 @@
  * are double arrays: in f64 mode the storage itself, in f32 mode widened
  * copies, with the result rounded back to float once. Widening is exact, so
  * the only f32 rounding is the one per node that ref.h promises.
+ * ref_eval_node runs the same dispatch for one node on storage that another
+ * device owns, so a device without a kernel for an op falls back to this one.
  *
  * This file also holds the index-space helpers the kernels share (Space,
  * match_labels, Walk). */

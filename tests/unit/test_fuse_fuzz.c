@@ -131,8 +131,8 @@ static int random_where(Fuzz *f, const int *inputs, int n)
     char why[128];
     if (!pair(f, &x, &y) || !broadcast_check(shape_of(f, c), shape_of(f, d), &s, why, sizeof why)) return pick(f);
     Shape t;
-    if (!broadcast_check(shape_of(f, x), shape_of(f, y), &t, why, sizeof why) || !broadcast_check(&t, &s, &t, why, sizeof why) ||
-        t.rank > 4)
+    if (!broadcast_check(shape_of(f, x), shape_of(f, y), &t, why, sizeof why) ||
+        !broadcast_check(&t, &s, &t, why, sizeof why) || t.rank > 4)
         return pick(f);
     return ir_where(f->g, ir_binary(f->g, IR_GT, c, d, (Loc){0}), x, y, (Loc){0});
 }
