@@ -696,7 +696,7 @@ bool exec_stmts(Builder *b, Inst *in, Scope *s, StmtVec *body, Value *ret)
 
 /* ---- the model entry ---- */
 
-static Item *find_model(const Module *m, const char *name, Loc *loc)
+static Item *find_model(const Module *m, const char *name)
 {
     for (int i = 0; i < m->prog->items.len; i++) {
         Item *it = m->prog->items.data[i];
@@ -743,8 +743,7 @@ static void check_overrides_used(Builder *b)
 
 Graph *build_model(const Module *root, const char *model_name, Override *ov, int nov, int64_t batch)
 {
-    Loc loc = {0};
-    Item *model = find_model(root, model_name ? intern(model_name) : NULL, &loc);
+    Item *model = find_model(root, model_name ? intern(model_name) : NULL);
     if (!model) {
         diag_error((Loc){.file = root->prog->file, .line = 1, .col = 1}, "no model %s%sin this file (declare one with `model name(x: f32[...]) {...}`)",
                    model_name ? model_name : "", model_name ? " " : "");

@@ -130,11 +130,6 @@ static Value math_call(Builder *b, Args *a)
     return v_tensor(ir_unary(G(b), m->op, t, a->call));
 }
 
-static Value binary_call(Builder *b, Args *a, Op op)
-{
-    return binary_values(b, op, arg_get(a, NULL, 0), arg_get(a, NULL, 1), a->call);
-}
-
 static Value fn_complex(Builder *b, Args *a)
 {
     int re = tensor_arg(b, a, NULL, 0), im = tensor_arg(b, a, NULL, 1);
@@ -854,8 +849,6 @@ static Value fn_float(Builder *b, Args *a)
     return v_float(v_number(v));
 }
 
-static Value fn_add(Builder *b, Args *a) { return binary_call(b, a, OP_ADD); }
-
 typedef struct Builtin {
     const char *name;
     BuiltinFn fn;
@@ -868,7 +861,7 @@ static const Builtin builtins[] = {
     {"chunk", fn_chunk}, {"split_dim", fn_split_dim}, {"merge_dims", fn_merge_dims},
     {"as_complex", fn_as_complex}, {"as_real", fn_as_real}, {"interleave", fn_interleave}, {"arange", fn_arange},
     {"attention", fn_attention}, {"max_pool", fn_max_pool}, {"drop_path", fn_drop_path},
-    {"len", fn_len}, {"int", fn_int}, {"float", fn_float}, {"add", fn_add},
+    {"len", fn_len}, {"int", fn_int}, {"float", fn_float},
     {"rfft", fft1_call}, {"irfft", fft1_call}, {"circ", fn_circ}, {"solve", fn_solve}, {"eye", fn_eye},
     {"prime", fn_prime}, {"outer", fn_outer}, {"roll", fn_roll},
 };

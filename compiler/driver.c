@@ -14,11 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The bare `cssmc MODEL.cssm` command has the empty name. */
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
-    fprintf(stderr, "cssmc %s: error: ", cmd);
+    fprintf(stderr, "cssmc%s%s: error: ", *cmd ? " " : "", cmd);
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (try cssmc %s --help)\n", cmd);
+    fprintf(stderr, " (try cssmc%s%s --help)\n", *cmd ? " " : "", cmd);
     return 2;
 }
 
@@ -180,8 +181,8 @@ static bool check_override_names(Options *o, const Module *m)
         bool harness = false;
         for (size_t k = 0; k < COUNT_OF(harness_names) && o->block; k++) harness |= !strcmp(harness_names[k], name);
         if (harness || declared_in(m, name, seen, &nseen)) continue;
-        fprintf(stderr, "cssmc %s: error: -D %s: no hyperparameter named %s in %s or its imports\n", o->command,
-                name, name, o->model_path);
+        fprintf(stderr, "cssmc%s%s: error: -D %s: no hyperparameter named %s in %s or its imports\n",
+                *o->command ? " " : "", o->command, name, name, o->model_path);
         return false;
     }
     return true;
@@ -304,7 +305,7 @@ int cmd_summary(int argc, char **argv)
 {
     Options o;
     char *args[argc + 1];
-    args[0] = "compile";
+    args[0] = "";
     for (int i = 1; i < argc; i++) args[i] = argv[i];
     int rc = parse_options(argc, args, OPT_MODEL, summary_usage, &o);
     if (rc) return rc < 0 ? 0 : rc;

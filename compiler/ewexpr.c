@@ -9,7 +9,9 @@
  * are defined once in the prelude, which C and CUDA share but for the
  * function qualifier. An op added to ops.def without a line here is reported
  * by ew_check_table (a unit test runs it) and falls back to the reference
- * executor on the cpu device.
+ * executor on the cpu device. The few printing helpers both renderers share
+ * (kernel comments, the scan kernels' offsets, coefficient loads and time
+ * loop) live here too.
  *
  * Values follow the reference's f32 mode exactly: each op computes in double
  * (complex: cplx, two doubles) from f32-valued operands and rounds its result
@@ -348,4 +350,23 @@ void print_kernel_comment(FILE *f, const Lowered *p, const Kernel *k)
         free(line);
     }
     fputs(" */\n", f);
+}
+
+void scan_print_offset(FILE *f, const Ix *base, const char *var, int64_t stride)
+{
+    ix_print(f, base);
+    if (stride) fprintf(f, " + %s * %lld", var, (long long)stride);
+}
+
+void scan_print_load_a(FILE *f, const ScanKernel *s, const char *indent)
+{
+    fprintf(f, "%sdouble ar = %s, ai = %s;\n", indent, s->a_dt == DT_C64 ? "a[ao].re" : "a[ao]",
+            s->a_dt == DT_C64 ? "a[ao].im" : "0");
+}
+
+void scan_print_time_loop(FILE *f, const ScanKernel *s)
+{
+    fprintf(f, "    for (i64 s = 0; s < %lld; s++) {\n", (long long)s->T);
+    if (s->reverse) fprintf(f, "        i64 t = %lld - s;\n", (long long)(s->T - 1));
+    else fputs("        i64 t = s;\n", f);
 }

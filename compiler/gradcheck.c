@@ -401,7 +401,7 @@ static bool input_matches(Graph *g, const NpyArray *a, const char *path)
 static int write_output(Graph *g, const double *v, const char *path)
 {
     Node *out = node_at(g, g->output);
-    int64_t n = shape_numel(&out->shape), m = numel_of(g, g->output);
+    int64_t m = numel_of(g, g->output);
     float *fv = xmalloc(sizeof(float) * (size_t)m);
     for (int64_t i = 0; i < m; i++) fv[i] = (float)v[i];
     int64_t shape[MAX_RANK + 1];
@@ -420,7 +420,6 @@ static int write_output(Graph *g, const double *v, const char *path)
         printf("output %s: mean %.6g, rms %.6g\n", shape_str(out->dtype, &out->shape, buf, sizeof buf), sum / (double)m,
                sqrt(sq / (double)m));
     }
-    (void)n;
     free(fv);
     return rc;
 }

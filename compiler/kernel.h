@@ -266,6 +266,12 @@ void ew_print_fold(FILE *f, const Kernel *k, const char *acc, const char *acc_im
 bool ew_val_printed(const Kernel *k, int v);
 /* The f32 (or c64) element to store for a value with parts re (and im). */
 void ew_print_store(FILE *f, DType dt, const char *re, const char *im);
+/* Scan kernels, the same in both renderers: an offset expression base +
+ * var*stride; the transition coefficient at offset `ao` as doubles ar, ai;
+ * the time loop (t counts down for a reverse scan). */
+void scan_print_offset(FILE *f, const Ix *base, const char *var, int64_t stride);
+void scan_print_load_a(FILE *f, const ScanKernel *s, const char *indent);
+void scan_print_time_loop(FILE *f, const ScanKernel *s);
 /* The comment block above a kernel: its nodes with their source lines. */
 void print_kernel_comment(FILE *f, const Lowered *p, const Kernel *k);
 

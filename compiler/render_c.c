@@ -244,36 +244,15 @@ static void render_reduce(FILE *f, const Lowered *p, const Kernel *k)
     fputs("    }\n    }\n", f);
 }
 
-static void print_offset(FILE *f, const Ix *base, const char *var, int64_t stride)
-{
-    ix_print(f, base);
-    if (stride) fprintf(f, " + %s * %lld", var, (long long)stride);
-}
-
-/* The coefficient (re, im) of A at offset expression `at`, as doubles. */
-static void load_a(FILE *f, const ScanKernel *s, const char *indent)
-{
-    fprintf(f, "%sdouble ar = %s, ai = %s;\n", indent, s->a_dt == DT_C64 ? "a[ao].re" : "a[ao]",
-            s->a_dt == DT_C64 ? "a[ao].im" : "0");
-}
-
-/* Opens the time loop: t counts down for a reverse scan. */
-static void time_loop(FILE *f, const ScanKernel *s)
-{
-    fprintf(f, "    for (i64 s = 0; s < %lld; s++) {\n", (long long)s->T);
-    if (s->reverse) fprintf(f, "        i64 t = %lld - s;\n", (long long)(s->T - 1));
-    else fputs("        i64 t = s;\n", f);
-}
-
 static void scan_step_scalar(FILE *f, const ScanKernel *s)
 {
     bool cy = s->y_dt == DT_C64;
     fputs("            i64 ao = ", f);
-    print_offset(f, s->a_off, "t", s->at);
+    scan_print_offset(f, s->a_off, "t", s->at);
     fputs(", bo = ", f);
-    print_offset(f, s->b_off, "t", s->bt);
+    scan_print_offset(f, s->b_off, "t", s->bt);
     fputs(";\n", f);
-    load_a(f, s, "            ");
+    scan_print_load_a(f, s, "            ");
     fprintf(f, "            double br = %s, bi = %s;\n", s->b_dt == DT_C64 ? "b[bo].re" : "b[bo]",
             s->b_dt == DT_C64 ? "b[bo].im" : "0");
     if (!cy) {
@@ -296,7 +275,7 @@ static void render_scan_scalar(FILE *f, const Kernel *k)
     for (int i = 0; i < first; i++) loop(f, i, d->size[i]);
     fprintf(f, "    {\n    double hr[%lld], hi[%lld];\n    for (i64 j = 0; j < %lld; j++) hr[j] = hi[j] = 0;\n",
             (long long)ni, (long long)ni, (long long)ni);
-    time_loop(f, s);
+    scan_print_time_loop(f, s);
     for (int i = first; i < d->rank; i++) fprintf(f, "    "), loop(f, i, d->size[i]);
     fputs("        {\n", f);
     index_over(f, d, axis_bits(first, d->rank), "            ");
@@ -314,20 +293,20 @@ static void render_scan_matrix(FILE *f, const Kernel *k)
     for (int i = 0; i < d->rank; i++) loop(f, i, d->size[i]);
     fprintf(f, "    {\n    double hr[%lld], hi[%lld], nr[%lld], ni[%lld];\n", D, D, D, D);
     fprintf(f, "    for (i64 i = 0; i < %lld; i++) hr[i] = hi[i] = 0;\n", D);
-    time_loop(f, s);
+    scan_print_time_loop(f, s);
     fprintf(f, "        for (i64 i = 0; i < %lld; i++) {\n            i64 bo = ", D);
-    print_offset(f, s->b_off, "t", s->bt);
+    scan_print_offset(f, s->b_off, "t", s->bt);
     fprintf(f, " + i * %lld;\n            nr[i] = %s, ni[i] = %s;\n", (long long)s->bi,
             s->b_dt == DT_C64 ? "b[bo].re" : "b[bo]", s->b_dt == DT_C64 ? "b[bo].im" : "0");
     fprintf(f, "            for (i64 c = 0; c < %lld; c++) {\n                i64 ao = ", D);
-    print_offset(f, s->a_off, "t", s->at);
+    scan_print_offset(f, s->a_off, "t", s->at);
     fprintf(f, " + i * %lld + c * %lld;\n", (long long)s->ai, (long long)s->aj);
-    load_a(f, s, "                ");
+    scan_print_load_a(f, s, "                ");
     fputs(cy ? "                nr[i] += ar * hr[c] - ai * hi[c];\n                ni[i] += ar * hi[c] + ai * hr[c];\n"
              : "                nr[i] += ar * hr[c];\n", f);
     fputs("            }\n        }\n", f);
     fprintf(f, "        for (i64 i = 0; i < %lld; i++) {\n            i64 bo = ", D);
-    print_offset(f, s->b_off, "t", s->bt);
+    scan_print_offset(f, s->b_off, "t", s->bt);
     fprintf(f, " + i * %lld;\n            hr[i] = nr[i], hi[i] = ni[i];\n", (long long)s->bi);
     fputs(cy ? "            o[bo] = c_pack(hr[i], hi[i]);\n" : "            o[bo] = (float)hr[i];\n", f);
     fputs("        }\n    }\n    }\n", f);
@@ -344,15 +323,15 @@ static void render_solve(FILE *f, const Kernel *k)
     for (int i = 0; i < d->rank; i++) loop(f, i, d->size[i]);
     fprintf(f, "    {\n    double _Complex m[%lld], r[%lld];\n"
                "    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n * n, n, n);
-    print_offset(f, s->b_off, "i", s->bi);
+    scan_print_offset(f, s->b_off, "i", s->bi);
     bool cb = s->b_dt == DT_C64;
     fprintf(f, ";\n        r[i] = CMPLX(%s, %s);\n", cb ? "b[bo].re" : "b[bo]", cb ? "b[bo].im" : "0.0");
     fprintf(f, "        for (i64 j = 0; j < %lld; j++) {\n            i64 ao = ", n);
-    print_offset(f, s->a_off, "i", s->ai);
+    scan_print_offset(f, s->a_off, "i", s->ai);
     fprintf(f, " + j * %lld;\n            m[i * %lld + j] = CMPLX(%s, %s);\n        }\n    }\n", (long long)s->aj, n,
             s->a_dt == DT_C64 ? "a[ao].re" : "a[ao]", s->a_dt == DT_C64 ? "a[ao].im" : "0.0");
     fprintf(f, "    c_gauss(m, r, %lld);\n    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n, n);
-    print_offset(f, s->b_off, "i", s->bi);
+    scan_print_offset(f, s->b_off, "i", s->bi);
     fputs(s->y_dt == DT_C64 ? ";\n        o[bo] = c_pack(creal(r[i]), cimag(r[i]));\n"
                             : ";\n        o[bo] = (float)creal(r[i]);\n", f);
     fputs("    }\n    }\n", f);

@@ -152,41 +152,22 @@ static void render_reduce_wide(FILE *f, const Lowered *p, const Kernel *k)
     store_acc(f, k, "acc", "    ");
 }
 
-static void print_offset(FILE *f, const Ix *base, const char *var, int64_t stride)
-{
-    ix_print(f, base);
-    if (stride) fprintf(f, " + %s * %lld", var, (long long)stride);
-}
-
-static void load_a(FILE *f, const ScanKernel *s, const char *indent)
-{
-    fprintf(f, "%sdouble ar = %s, ai = %s;\n", indent, s->a_dt == DT_C64 ? "a[ao].re" : "a[ao]",
-            s->a_dt == DT_C64 ? "a[ao].im" : "0");
-}
-
 static void load_b(FILE *f, const ScanKernel *s, const char *re, const char *im, const char *indent)
 {
     fprintf(f, "%s%s = %s, %s = %s;\n", indent, re, s->b_dt == DT_C64 ? "b[bo].re" : "b[bo]", im,
             s->b_dt == DT_C64 ? "b[bo].im" : "0");
 }
 
-static void time_loop(FILE *f, const ScanKernel *s)
-{
-    fprintf(f, "    for (i64 s = 0; s < %lld; s++) {\n", (long long)s->T);
-    if (s->reverse) fprintf(f, "        i64 t = %lld - s;\n", (long long)(s->T - 1));
-    else fputs("        i64 t = s;\n", f);
-}
-
 static void scan_scalar(FILE *f, const ScanKernel *s)
 {
     fputs("    double hr = 0, hi = 0;\n", f);
-    time_loop(f, s);
+    scan_print_time_loop(f, s);
     fputs("        i64 ao = ", f);
-    print_offset(f, s->a_off, "t", s->at);
+    scan_print_offset(f, s->a_off, "t", s->at);
     fputs(", bo = ", f);
-    print_offset(f, s->b_off, "t", s->bt);
+    scan_print_offset(f, s->b_off, "t", s->bt);
     fputs(";\n", f);
-    load_a(f, s, "        ");
+    scan_print_load_a(f, s, "        ");
     load_b(f, s, "double br", "bi", "        ");
     if (s->y_dt == DT_C64)
         fputs("        double nr = ar * hr - ai * hi + br, ni = ar * hi + ai * hr + bi;\n"
@@ -201,19 +182,19 @@ static void scan_matrix(FILE *f, const ScanKernel *s)
     long long D = (long long)s->d;
     fprintf(f, "    double hr[%lld], hi[%lld], nr[%lld], ni[%lld];\n", D, D, D, D);
     fprintf(f, "    for (i64 i = 0; i < %lld; i++) hr[i] = hi[i] = 0;\n", D);
-    time_loop(f, s);
+    scan_print_time_loop(f, s);
     fprintf(f, "        for (i64 i = 0; i < %lld; i++) {\n            i64 bo = ", D);
-    print_offset(f, s->b_off, "t", s->bt);
+    scan_print_offset(f, s->b_off, "t", s->bt);
     fprintf(f, " + i * %lld;\n", (long long)s->bi);
     load_b(f, s, "nr[i]", "ni[i]", "            ");
     fprintf(f, "            for (i64 c = 0; c < %lld; c++) {\n                i64 ao = ", D);
-    print_offset(f, s->a_off, "t", s->at);
+    scan_print_offset(f, s->a_off, "t", s->at);
     fprintf(f, " + i * %lld + c * %lld;\n", (long long)s->ai, (long long)s->aj);
-    load_a(f, s, "                ");
+    scan_print_load_a(f, s, "                ");
     fputs(cy ? "                nr[i] += ar * hr[c] - ai * hi[c];\n                ni[i] += ar * hi[c] + ai * hr[c];\n"
              : "                nr[i] += ar * hr[c];\n", f);
     fprintf(f, "            }\n        }\n        for (i64 i = 0; i < %lld; i++) {\n            i64 bo = ", D);
-    print_offset(f, s->b_off, "t", s->bt);
+    scan_print_offset(f, s->b_off, "t", s->bt);
     fprintf(f, " + i * %lld;\n            hr[i] = nr[i], hi[i] = ni[i];\n", (long long)s->bi);
     fputs(cy ? "            o[bo] = c_pack(hr[i], hi[i]);\n" : "            o[bo] = (float)hr[i];\n", f);
     fputs("        }\n    }\n", f);
@@ -223,15 +204,15 @@ static void render_solve(FILE *f, const ScanKernel *s)
 {
     long long n = (long long)s->d;
     fprintf(f, "    cplx m[%lld], r[%lld];\n    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n * n, n, n);
-    print_offset(f, s->b_off, "i", s->bi);
+    scan_print_offset(f, s->b_off, "i", s->bi);
     bool cb = s->b_dt == DT_C64;
     fprintf(f, ";\n        r[i] = c_make(%s, %s);\n", cb ? "b[bo].re" : "b[bo]", cb ? "b[bo].im" : "0.0");
     fprintf(f, "        for (i64 j = 0; j < %lld; j++) {\n            i64 ao = ", n);
-    print_offset(f, s->a_off, "i", s->ai);
+    scan_print_offset(f, s->a_off, "i", s->ai);
     fprintf(f, " + j * %lld;\n            m[i * %lld + j] = c_make(%s, %s);\n        }\n    }\n", (long long)s->aj, n,
             s->a_dt == DT_C64 ? "a[ao].re" : "a[ao]", s->a_dt == DT_C64 ? "a[ao].im" : "0.0");
     fprintf(f, "    c_gauss(m, r, %lld);\n    for (i64 i = 0; i < %lld; i++) {\n        i64 bo = ", n, n);
-    print_offset(f, s->b_off, "i", s->bi);
+    scan_print_offset(f, s->b_off, "i", s->bi);
     fputs(s->y_dt == DT_C64 ? ";\n        o[bo] = c_pack(r[i].re, r[i].im);\n" : ";\n        o[bo] = (float)r[i].re;\n", f);
     fputs("    }\n", f);
 }

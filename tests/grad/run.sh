@@ -87,9 +87,7 @@ check "simple cssm=spatial_attn" models/simple.cssm -D cssm=spatial_attn $wrap $
 
 # wrapper options, around the cheapest block
 opt="-D cssm=no_gate -D seq_len=3 -D image_size=6 -D embed_dim=4 -D kernel_size=3 -D stem_mode=pathtracker"
-# max pooling over T, H and W of a 4-channel model: the stem LayerNorm's bias gradient is a sum
-# of many near-cancelling f32 terms, which the two devices round to within about 1.1e-5.
-check "simple pathtracker stem" models/simple.cssm $opt -D frame_readout=all -D pool_type=max --device-tol 2e-5
+check "simple pathtracker stem" models/simple.cssm $opt -D frame_readout=all -D pool_type=max
 check "simple default stem, pre order" models/simple.cssm -D cssm=no_gate -D seq_len=2 -D image_size=7 \
     -D embed_dim=4 -D kernel_size=3 -D stem_layers=2 -D stem_norm_order=pre
 check "simple depth 2, sinusoidal" models/simple.cssm -D cssm=no_gate -D seq_len=2 -D image_size=4 \

@@ -13,16 +13,6 @@
 
 #include "check.h"
 
-#define CHECK_NEAR(got, want, tol)                                                    \
-    do {                                                                              \
-        double got_ = (got), want_ = (want);                                          \
-        if (!(fabs(got_ - want_) <= (tol))) {                                         \
-            fprintf(stderr, "%s:%d: %s = %.9g, expected %.9g\n", __FILE__, __LINE__,  \
-                    #got, got_, want_);                                               \
-            failures++;                                                               \
-        }                                                                             \
-    } while (0)
-
 static TensorRef vec_param(const char *name, float *data, int n)
 {
     return (TensorRef){.name = name, .ndim = 1, .shape = {n}, .data = data};
