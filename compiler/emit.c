@@ -13,20 +13,28 @@
 #include "commands.h"
 #include "jit.h"
 #include "kernel.h"
+#include "optimizer.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static const char emit_usage[] =
     "usage: cssmc emit --c|--cuda MODEL.cssm [-D name=value]... [-I dir]... [--batch N] [--model NAME]\n"
-    "                  [--block NAME] [--grad] [-dLETTERS]\n"
+    "                  [--block NAME] [--grad | --optimizer] [-dLETTERS]\n"
     "Prints the source the cpu (--c) or cuda (--cuda) device compiles for the model:\n"
     "every fused kernel, each headed by the IR nodes it computes and their .cssm lines.\n"
-    "  --grad   the differentiated graph (forward and backward)\n";
+    "  --grad        the differentiated graph (forward and backward)\n"
+    "  --optimizer   the AdamW update over the model's parameters, as cssmc train runs it\n";
 
-static Lowered *lowered_model(Options *o, bool grad)
+/* The model's graph, or with optimizer the AdamW update over its parameters. */
+static Lowered *lowered_model(Options *o, bool grad, bool optimizer)
 {
-    Graph *g = compile_model(o, grad);
+    Graph *g = compile_model(o, grad && !optimizer);
+    if (g && optimizer) {
+        int64_t n = graph_param_count(g);
+        graph_free(g);
+        g = adamw_graph(n ? n : 1);
+    }
     return g ? lower(g, &(LowerOptions){.fuse = true}) : NULL;
 }
 
@@ -40,7 +48,7 @@ static void free_lowered(Lowered *p)
 int cmd_emit(int argc, char **argv)
 {
     bool c = take_flag(&argc, argv, "--c"), cuda = take_flag(&argc, argv, "--cuda");
-    bool grad = take_flag(&argc, argv, "--grad");
+    bool grad = take_flag(&argc, argv, "--grad"), optimizer = take_flag(&argc, argv, "--optimizer");
     Options o;
     int rc = parse_options(argc, argv, OPT_MODEL | OPT_BLOCK, emit_usage, &o);
     if (rc) return rc < 0 ? 0 : rc;
@@ -48,7 +56,7 @@ int cmd_emit(int argc, char **argv)
         fprintf(stderr, "cssmc emit: error: give exactly one of --c and --cuda (try cssmc emit --help)\n");
         return 2;
     }
-    Lowered *p = lowered_model(&o, grad);
+    Lowered *p = lowered_model(&o, grad, optimizer);
     if (!p) return 1;
     char *src = c ? render_c(p) : render_cuda(p, NULL);
     fputs(src, stdout);
@@ -58,12 +66,13 @@ int cmd_emit(int argc, char **argv)
 }
 
 static const char compile_usage[] =
-    "usage: cssmc compile MODEL.cssm [--arch LIST] [--grad] [-D name=value]... [-I dir]... [--batch N]\n"
-    "                     [--model NAME] [--block NAME] [-dLETTERS]\n"
+    "usage: cssmc compile MODEL.cssm [--arch LIST] [--grad | --optimizer] [-D name=value]... [-I dir]...\n"
+    "                     [--batch N] [--model NAME] [--block NAME] [-dLETTERS]\n"
     "Compiles every generated CUDA kernel of the model with NVRTC (no GPU needed) and\n"
     "reports how many; exit status 1 if any fails, with the kernel and NVRTC's log.\n"
     "  --arch LIST   comma-separated targets (default sm_80,sm_90)\n"
-    "  --grad        the differentiated graph (forward and backward)\n";
+    "  --grad        the differentiated graph (forward and backward)\n"
+    "  --optimizer   the AdamW update over the model's parameters, as cssmc train runs it\n";
 
 /* An op the cuda device has no kernel for: an error naming it. */
 static bool check_no_fallbacks(const Lowered *p)
@@ -98,7 +107,7 @@ static bool compile_for(const Lowered *p, const char *src, const int *lines, con
 
 int cmd_compile(int argc, char **argv)
 {
-    bool grad = take_flag(&argc, argv, "--grad");
+    bool grad = take_flag(&argc, argv, "--grad"), optimizer = take_flag(&argc, argv, "--optimizer");
     const char *archs = take_value(&argc, argv, "--arch");
     Options o;
     int rc = parse_options(argc, argv, OPT_MODEL | OPT_BLOCK, compile_usage, &o);
@@ -107,7 +116,7 @@ int cmd_compile(int argc, char **argv)
         fprintf(stderr, "cssmc compile: error: --arch expects a list such as sm_80,sm_90\n");
         return 2;
     }
-    Lowered *p = lowered_model(&o, grad);
+    Lowered *p = lowered_model(&o, grad, optimizer);
     if (!p) return 1;
     int *lines = xcalloc((size_t)p->kernels.len + 1, sizeof *lines);
     char *src = render_cuda(p, lines), *list = xstrdup(archs ? archs : "sm_80,sm_90"), *save;

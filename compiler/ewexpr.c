@@ -330,6 +330,51 @@ void ew_print_fold(FILE *f, const Kernel *k, const char *acc, const char *acc_im
                 acc_im, ar, bi, ai, br);
 }
 
+/* ---- buffers and stores, the same in both renderers ---- */
+
+static const char *elem_type(DType dt) { return dt == DT_C64 ? "c64" : "float"; }
+
+void print_buffer_pointers(FILE *f, const Lowered *p, const Kernel *k)
+{
+    for (int r = 0; r < k->reads.len; r++) {
+        const Buffer *b = &p->bufs.data[k->reads.data[r]];
+        const char *t = elem_type(b->dtype);
+        fprintf(f, "    const %s *b%d = (const %s *)(A + %lld);\n", t, k->reads.data[r], t, (long long)b->offset);
+    }
+    const Buffer *o = &p->bufs.data[k->out_buf];
+    fprintf(f, "    %s *o = (%s *)(A + %lld);\n", elem_type(o->dtype), elem_type(o->dtype), (long long)o->offset);
+    for (int i = 0; i < k->stores.len; i++) {
+        const Buffer *b = &p->bufs.data[k->stores.data[i].buf];
+        const char *t = elem_type(b->dtype);
+        fprintf(f, "    %s *o%d = (%s *)(A + %lld);\n", t, k->stores.data[i].buf, t, (long long)b->offset);
+    }
+}
+
+/* "o[ix] = value;" for Val v. */
+static void print_store_of(FILE *f, const Kernel *k, const char *dst, const Ix *ix, int v, const char *indent)
+{
+    char re[32], im[32];
+    DType dt = k->vals.data[v].dtype;
+    snprintf(re, sizeof re, dt == DT_C64 ? "v%d.re" : "v%d", v);
+    snprintf(im, sizeof im, "v%d.im", v);
+    fprintf(f, "%s%s[", indent, dst);
+    ix_print(f, ix);
+    fputs("] = ", f);
+    ew_print_store(f, dt, re, im);
+    fputs(";\n", f);
+}
+
+void print_map_stores(FILE *f, const Kernel *k, const char *indent)
+{
+    print_store_of(f, k, "o", k->out_ix, k->result, indent);
+    for (int i = 0; i < k->stores.len; i++) {
+        const Store *st = &k->stores.data[i];
+        char dst[16];
+        snprintf(dst, sizeof dst, "o%d", st->buf);
+        print_store_of(f, k, dst, st->ix, st->val, indent);
+    }
+}
+
 /* ---- comments that point back to the source ---- */
 
 void print_kernel_comment(FILE *f, const Lowered *p, const Kernel *k)
@@ -339,6 +384,7 @@ void print_kernel_comment(FILE *f, const Lowered *p, const Kernel *k)
     const Node *root = node_at(p->g, k->node);
     fprintf(f, "/* %s: %s %s, %lld items\n", k->name, kinds[k->kind],
             shape_str(root->dtype, &root->shape, shape, sizeof shape), (long long)k->work);
+    for (int i = 0; i < k->stores.len; i++) fprintf(f, " * also stores %%%d as o%d\n", k->stores.data[i].node, k->stores.data[i].buf);
     for (int i = 0; i < k->fused.len; i++) {
         char *line = NULL;
         size_t len = 0;

@@ -19,7 +19,13 @@
  *     cheap ones (constants, casts, broadcasts of buffers, an add) are
  *     recomputed in each reader;
  *   - a costly node (over COSTLY) read by a kernel over a larger domain is
- *     materialized, so broadcasting does not multiply its work.
+ *     materialized, so broadcasting does not multiply its work;
+ *   - a readable elementwise or movement node whose every reader is in one
+ *     map kernel over the same axes rides along: that kernel computes it
+ *     anyway and stores it too (multi-output fusion), so an optimizer's new
+ *     moments and parameters, say, come out of one kernel. Where the rule
+ *     fails for a node it is materialized and the decisions are redone,
+ *     until every rider qualifies (the set only shrinks).
  * Decisions run from the last node back, so every consumer's group is known
  * when its operands are decided. */
 #include "kernel.h"
@@ -53,13 +59,15 @@ static Users users_of(Graph *g, const bool *needed)
     return u;
 }
 
-static void force(Graph *g, const bool *needed, bool enabled, bool *mat)
+static bool is_leaf(const Node *n) { return n->op == IR_INPUT || n->op == IR_PARAM; }
+
+static void force(Graph *g, const bool *needed, bool enabled, const bool *candidate, bool *mat)
 {
     for (int id = 0; id < g->nodes.len; id++) {
         const Node *n = node_at(g, id);
-        if (n->op == IR_INPUT || n->op == IR_PARAM) mat[id] = true;
+        if (is_leaf(n)) mat[id] = true;
         if (!needed[id]) continue;
-        if (!enabled || node_readable(g, id) || !lower_inlinable(g, id)) mat[id] = true;
+        if (!enabled || (node_readable(g, id) && !candidate[id]) || !lower_inlinable(g, id)) mat[id] = true;
         OpClass c = op_info[n->op].cls;
         if (c == OC_LIB || c == OC_SCAN || !lower_supports(g, id))
             for (int k = 0; k < n->nin; k++) mat[n->in[k]] = true;
@@ -124,29 +132,67 @@ static void decide(Graph *g, int id, const Users *u, const int *cost, bool *mat,
     root[id] = r, shared[id] = many;
 }
 
+/* The fusion decisions for a given candidate set of riders. */
+static void decide_all(Graph *g, const bool *needed, bool enabled, const bool *candidate, const Users *u, bool *mat,
+                       int *root, bool *shared)
+{
+    int n = g->nodes.len;
+    memset(mat, 0, sizeof *mat * (size_t)n);
+    memset(shared, 0, sizeof *shared * (size_t)n);
+    force(g, needed, enabled, candidate, mat);
+    int *cost = inline_costs(g, mat);
+    for (int id = n - 1; id >= 0; id--) {
+        root[id] = -1;
+        if (needed[id] && !mat[id]) decide(g, id, u, cost, mat, root, shared);
+    }
+    free(cost);
+}
+
+/* A rider must be inlined into exactly one kernel, a map over its own axes. */
+static bool rides(Graph *g, int id, const bool *mat, const int *root, const bool *shared)
+{
+    int r = root[id];
+    return !mat[id] && r >= 0 && !shared[id] && lower_inlinable(g, r)
+           && shape_same_axes(&node_at(g, id)->shape, &node_at(g, r)->shape);
+}
+
+/* Drops the last candidate that does not ride (an earlier one may fail only
+ * because that one was not materialized); whether there was one. */
+static bool drop_non_rider(Graph *g, bool *candidate, const bool *mat, const int *root, const bool *shared)
+{
+    for (int id = g->nodes.len - 1; id >= 0; id--)
+        if (candidate[id] && !rides(g, id, mat, root, shared)) return candidate[id] = false, true;
+    return false;
+}
+
 bool *fuse(Graph *g, const bool *needed, bool enabled)
 {
     int n = g->nodes.len;
-    bool *mat = xcalloc((size_t)(n ? n : 1), sizeof *mat), *shared = xcalloc((size_t)(n ? n : 1), sizeof *shared);
-    int *root = xmalloc(sizeof *root * (size_t)(n ? n : 1));
-    force(g, needed, enabled, mat);
-    int *cost = inline_costs(g, mat);
+    size_t len = (size_t)(n ? n : 1);
+    bool *mat = xcalloc(len, sizeof *mat), *shared = xcalloc(len, sizeof *shared);
+    bool *candidate = xcalloc(len, sizeof *candidate);
+    int *root = xmalloc(sizeof *root * len);
     Users u = users_of(g, needed);
-    for (int id = n - 1; id >= 0; id--) {
-        root[id] = -1;
-        if (needed[id] && !mat[id]) decide(g, id, &u, cost, mat, root, shared);
-    }
+    for (int id = 0; id < n; id++)
+        candidate[id] = enabled && needed[id] && node_readable(g, id) && !is_leaf(node_at(g, id))
+                        && lower_inlinable(g, id) && u.start[id] < u.start[id + 1];
+    do decide_all(g, needed, enabled, candidate, &u, mat, root, shared);
+    while (drop_non_rider(g, candidate, mat, root, shared));
     for (int id = 0; id < n; id++) {
-        OpCode op = node_at(g, id)->op;
-        bool leaf = op == IR_INPUT || op == IR_PARAM;
+        bool leaf = is_leaf(node_at(g, id));
         node_at(g, id)->group = !needed[id] || leaf ? -1 : mat[id] ? id : root[id];
     }
     free(u.start);
     free(u.list);
-    free(cost);
     free(root);
     free(shared);
+    free(candidate);
     return mat;
+}
+
+bool fuse_rides(const Graph *g, const bool *needed, const bool *materialized, int id)
+{
+    return needed[id] && !materialized[id] && node_readable(g, id) && !is_leaf(node_at((Graph *)g, id));
 }
 
 /* ---- -dF ---- */
@@ -162,6 +208,8 @@ void print_fusion(FILE *f, const Lowered *p)
         fprintf(f, "group g%d (%s):", r, op_info[op].spelling);
         for (int id = 0; id <= r; id++)
             if (node_at(g, id)->group == r) fprintf(f, " %%%d", id);
+        for (int id = 0; id < r; id++)
+            if (node_at(g, id)->group == r && fuse_rides(g, p->needed, p->materialized, id)) fprintf(f, " +stores %%%d", id);
         fputc('\n', f);
     }
 }

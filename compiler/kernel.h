@@ -19,7 +19,8 @@
  * expression (Ix) over the domain's variables, a constant, an index turned
  * into a value, an elementwise op of earlier Vals (ewexpr.c holds the scalar
  * C expression of every op), or a select on an index condition. A map kernel
- * stores its result at every point; a reduce kernel folds it over the
+ * stores its result at every point (and the readable nodes that ride along
+ * with it, Kernel.stores); a reduce kernel folds it over the
  * domain's reduced axes and stores one value per point of the rest; a scan
  * kernel runs the linear recurrence of a SCAN node along time, a solve
  * kernel a SOLVE node's small dense systems. Index expressions are integer
@@ -142,6 +143,13 @@ typedef struct ScanKernel {
     int inner;               /* trailing batch axes run as a vector per thread (scalar scans) */
 } ScanKernel;
 
+/* A further result of a map kernel: a readable node it computes anyway, at
+ * the domain's points, stored to that node's buffer (see fuse.c). */
+typedef struct Store {
+    int node, val, buf;
+    const Ix *ix;
+} Store;
+
 typedef struct Kernel {
     KernelKind kind;
     char name[48];           /* "k12_softplus": unique, a C identifier */
@@ -155,6 +163,7 @@ typedef struct Kernel {
     int result;              /* the Val stored (MAP) or folded (REDUCE) */
     int out_buf;
     const Ix *out_ix;        /* MAP, REDUCE: the output element over the (kept) variables */
+    Vec(Store) stores;       /* MAP: further results (multi-output fusion) */
     ScanKernel scan;
     IntVec reads;            /* buffers it loads, each once */
     Vec(Stage) stages;
@@ -232,8 +241,11 @@ bool lower_inlinable(const Graph *g, int id);
 
 /* fuse.c: the materialized set (xcalloc'd, one flag per node), and each
  * node's group (Node.group: the materialized node whose kernel computes it,
- * -1 for leaves and dead nodes). enabled = false materializes every node. */
+ * -1 for leaves and dead nodes). enabled = false materializes every node.
+ * A readable node that is not materialized rides along: the map kernel of
+ * its group stores it (fuse_rides). */
 bool *fuse(Graph *g, const bool *needed, bool enabled);
+bool fuse_rides(const Graph *g, const bool *needed, const bool *materialized, int id);
 
 /* plan.c: every buffer's lifetime and arena offset; sets arena_bytes. */
 void plan_memory(Lowered *p);
@@ -266,6 +278,11 @@ void ew_print_fold(FILE *f, const Kernel *k, const char *acc, const char *acc_im
 bool ew_val_printed(const Kernel *k, int v);
 /* The f32 (or c64) element to store for a value with parts re (and im). */
 void ew_print_store(FILE *f, DType dt, const char *re, const char *im);
+/* The kernel's buffers as pointers into the arena A: bN for those it reads,
+ * o for its output and oN for each further store. */
+void print_buffer_pointers(FILE *f, const Lowered *p, const Kernel *k);
+/* A map kernel's stores at one point: "o[ix] = ...;" and one per Store. */
+void print_map_stores(FILE *f, const Kernel *k, const char *indent);
 /* Scan kernels, the same in both renderers: an offset expression base +
  * var*stride; the transition coefficient at offset `ao` as doubles ar, ai;
  * the time loop (t counts down for a reverse scan). */

@@ -21,7 +21,8 @@
  *   anything else                 a fallback step: the reference executor's
  *                                 kernel for that one node (cpu only).
  * A kernel's body is built by recursion from its root through every node it
- * inlines (fuse.c decides which), each node evaluated at an index vector over
+ * inlines (fuse.c decides which; a map kernel also stores the readable
+ * nodes that ride along with it), each node evaluated at an index vector over
  * the kernel's variables; movement ops only transform the index vector (a
  * pad or concat adds a select on an index condition, and loads at a clamped
  * index, so no load is ever out of bounds). Values are memoized by (node,
@@ -419,6 +420,22 @@ static const Ix *kept_offset(KB *kb, const Shape *out)
     return ix_offset(kb->A, out, idx);
 }
 
+/* The readable nodes riding along with map kernel root n (fuse.c): each
+ * computed at the domain's points, reusing the values the kernel has, and
+ * stored to its own buffer. */
+static void store_riders(KB *kb, const Node *n)
+{
+    Lowered *p = kb->p;
+    for (int x = 0; x < kb->k->node; x++) {
+        if (node_at(p->g, x)->group != kb->k->node || !fuse_rides(p->g, p->needed, p->materialized, x)) continue;
+        const Shape *s = &node_at(p->g, x)->shape;
+        const Ix *idx[MAX_RANK];
+        by_label(n, &n->shape, kb->var, s, idx);
+        Store st = {.node = x, .val = val_at(kb, x, idx), .buf = p->node_buf[x], .ix = ix_offset(kb->A, s, idx)};
+        vec_push(&kb->k->stores, st);
+    }
+}
+
 static void lower_map(Lowered *p, int id)
 {
     const Node *n = node_at(p->g, id);
@@ -428,6 +445,7 @@ static void lower_map(Lowered *p, int id)
     kb_begin(&kb, p, &k, KK_MAP, id, "", &sp);
     k.result = val_compute(&kb, id, kb.var);
     k.out_ix = ix_offset(kb.A, &n->shape, kb.var);
+    store_riders(&kb, n);
     kb_finish(&kb, shape_numel(&n->shape));
 }
 
@@ -933,7 +951,8 @@ Lowered *lower(Graph *g, const LowerOptions *opt)
     for (int id = 0; id < n; id++) {
         const Node *x = node_at(g, id);
         bool leaf = x->op == IR_INPUT || x->op == IR_PARAM;
-        p->node_buf[id] = leaf || (p->needed[id] && p->materialized[id])
+        bool stored = p->needed[id] && (p->materialized[id] || fuse_rides(g, p->needed, p->materialized, id));
+        p->node_buf[id] = leaf || stored
                               ? add_buffer(p, id, x->dtype, shape_numel(&x->shape), node_readable(g, id))
                               : -1;
     }
@@ -953,6 +972,7 @@ void program_free(Lowered *p)
         vec_free(&p->kernels.data[i].vals);
         vec_free(&p->kernels.data[i].reads);
         vec_free(&p->kernels.data[i].stages);
+        vec_free(&p->kernels.data[i].stores);
     }
     vec_free(&p->kernels);
     vec_free(&p->steps);

@@ -33,6 +33,7 @@ static void lifetimes(Lowered *p)
         if (st->kind == STEP_KERNEL) {
             const Kernel *k = &p->kernels.data[st->kernel];
             touch(p, k->out_buf, s);
+            for (int r = 0; r < k->stores.len; r++) touch(p, k->stores.data[r].buf, s);
             for (int r = 0; r < k->reads.len; r++) touch(p, k->reads.data[r], s);
         } else if (st->kind == STEP_FFT) {
             touch(p, st->fft.in_buf, s);
@@ -125,7 +126,9 @@ static void print_kernel_line(FILE *f, const Lowered *p, const Kernel *k)
     if (k->kind == KK_REDUCE) fprintf(f, " %s%s", k->fold == IR_MAX ? "max" : "sum", k->wide ? " wide" : "");
     fputs(" reads", f);
     for (int r = 0; r < k->reads.len; r++) fprintf(f, " b%d", k->reads.data[r]);
-    fprintf(f, " -> b%d  %d ops  grid %lldx%lld  nodes", k->out_buf, k->vals.len, (long long)k->grid,
+    fprintf(f, " -> b%d", k->out_buf);
+    for (int i = 0; i < k->stores.len; i++) fprintf(f, " b%d", k->stores.data[i].buf);
+    fprintf(f, "  %d ops  grid %lldx%lld  nodes", k->vals.len, (long long)k->grid,
             (long long)k->block);
     for (int i = 0; i < k->fused.len; i++) fprintf(f, " %%%d", k->fused.data[i]);
     print_loc(f, node_at(p->g, k->node));

@@ -32,13 +32,7 @@ static const char *ctype(DType dt) { return dt == DT_C64 ? "c64" : "float"; }
 
 static void declare_buffers(FILE *f, const Lowered *p, const Kernel *k)
 {
-    for (int r = 0; r < k->reads.len; r++) {
-        const Buffer *b = &p->bufs.data[k->reads.data[r]];
-        fprintf(f, "    const %s *b%d = (const %s *)(A + %lld);\n", ctype(b->dtype), k->reads.data[r],
-                ctype(b->dtype), (long long)b->offset);
-    }
-    const Buffer *o = &p->bufs.data[k->out_buf];
-    fprintf(f, "    %s *o = (%s *)(A + %lld);\n", ctype(o->dtype), ctype(o->dtype), (long long)o->offset);
+    print_buffer_pointers(f, p, k);
     for (int i = 0; i < k->stages.len; i++) {
         const Stage *s = &k->stages.data[i];
         const char *t = ctype(p->bufs.data[s->buf].dtype);
@@ -72,16 +66,6 @@ static void body_vals(FILE *f, const Lowered *p, const Kernel *k)
     }
 }
 
-/* The map result, rounded for storage. */
-static void print_value_store(FILE *f, const Kernel *k)
-{
-    char re[32], im[32];
-    bool c = k->vals.data[k->result].dtype == DT_C64;
-    snprintf(re, sizeof re, c ? "v%d.re" : "v%d", k->result);
-    snprintf(im, sizeof im, "v%d.im", k->result);
-    ew_print_store(f, k->vals.data[k->result].dtype, re, im);
-}
-
 static void render_map(FILE *f, const Lowered *p, const Kernel *k)
 {
     int r = k->domain.rank;
@@ -89,11 +73,8 @@ static void render_map(FILE *f, const Lowered *p, const Kernel *k)
     for (int i = 0; i < r; i++) loop(f, i, k->domain.size[i]);
     fputs("    {\n", f);
     body_vals(f, p, k);
-    fputs("        o[", f);
-    ix_print(f, k->out_ix);
-    fputs("] = ", f);
-    print_value_store(f, k);
-    fputs(";\n    }\n", f);
+    print_map_stores(f, k, "        ");
+    fputs("    }\n", f);
 }
 
 static uint64_t axis_bits(int from, int to)

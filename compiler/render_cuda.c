@@ -28,17 +28,6 @@ const int cuda_nvrtc_noptions = 2;
 
 static const char *ctype(DType dt) { return dt == DT_C64 ? "c64" : "float"; }
 
-static void declare_buffers(FILE *f, const Lowered *p, const Kernel *k)
-{
-    for (int r = 0; r < k->reads.len; r++) {
-        const Buffer *b = &p->bufs.data[k->reads.data[r]];
-        fprintf(f, "    const %s *b%d = (const %s *)(A + %lld);\n", ctype(b->dtype), k->reads.data[r],
-                ctype(b->dtype), (long long)b->offset);
-    }
-    const Buffer *o = &p->bufs.data[k->out_buf];
-    fprintf(f, "    %s *o = (%s *)(A + %lld);\n", ctype(o->dtype), ctype(o->dtype), (long long)o->offset);
-}
-
 /* Splits the flat index in variable `from` into the domain variables whose
  * bit is set in `axes` (the last one fastest). */
 static void decompose(FILE *f, const KSpace *d, uint64_t axes, const char *from)
@@ -72,18 +61,10 @@ static void thread_index(FILE *f, int64_t work)
 static void render_map(FILE *f, const Lowered *p, const Kernel *k)
 {
     thread_index(f, k->work);
-    declare_buffers(f, p, k);
+    print_buffer_pointers(f, p, k);
     decompose(f, &k->domain, all_axes(k->domain.rank), "e");
     body_vals(f, p, k, "    ");
-    char re[32], im[32];
-    bool c = k->vals.data[k->result].dtype == DT_C64;
-    snprintf(re, sizeof re, c ? "v%d.re" : "v%d", k->result);
-    snprintf(im, sizeof im, "v%d.im", k->result);
-    fputs("    o[", f);
-    ix_print(f, k->out_ix);
-    fputs("] = ", f);
-    ew_print_store(f, k->vals.data[k->result].dtype, re, im);
-    fputs(";\n", f);
+    print_map_stores(f, k, "    ");
 }
 
 static void declare_acc(FILE *f, const Kernel *k, const char *acc)
@@ -109,7 +90,7 @@ static void render_reduce_thread(FILE *f, const Lowered *p, const Kernel *k)
 {
     const KSpace *d = &k->domain;
     thread_index(f, k->work);
-    declare_buffers(f, p, k);
+    print_buffer_pointers(f, p, k);
     decompose(f, d, all_axes(d->rank) & ~k->reduced, "e");
     declare_acc(f, k, "acc");
     for (int i = 0; i < d->rank; i++)
@@ -131,7 +112,7 @@ static void render_reduce_wide(FILE *f, const Lowered *p, const Kernel *k)
     for (int i = 0; i < d->rank; i++)
         if (k->reduced >> i & 1) points *= d->size[i];
     fputs("    i64 e = blockIdx.x;\n", f);
-    declare_buffers(f, p, k);
+    print_buffer_pointers(f, p, k);
     decompose(f, d, all_axes(d->rank) & ~k->reduced, "e");
     declare_acc(f, k, "acc");
     fprintf(f, "    for (i64 r = threadIdx.x; r < %lld; r += %lld) {\n", (long long)points, (long long)k->block);

@@ -28,6 +28,7 @@
 #include "init.h"
 #include "jit.h"
 #include "loop.h"
+#include "optimizer.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -43,7 +44,7 @@
 
 
 typedef struct Settings {
-    const char *model, *model_name, *data, *device, *out, *resume, *split;
+    const char *model, *model_name, *data, *device, *scan, *out, *resume, *split;
     StrVec defines, includes, no_decay;
     int64_t epochs, steps, batch, warmup, patience, save_every, log_every;
     double lr, weight_decay, grad_clip, label_smoothing;
@@ -90,6 +91,7 @@ static const Flag FLAGS[] = {
     {"--device", "device", FT_TEXT, S(device), 0, 0, 0, 0, 0, CMD_ALL, "ref, cpu or cuda"},
     {"--save-every", "save_every", FT_INT, S(save_every), 0, BIG, 0, 0, 0, CMD_TRAIN, "a non-negative integer (steps)"},
     {"--log-every", "log_every", FT_INT, S(log_every), 1, BIG, 0, 0, 1, CMD_TRAIN, "a positive integer (steps)"},
+    {"--scan", "scan", FT_TEXT, S(scan), 0, 0, 0, 0, 0, CMD_ALL, "seq or assoc"},
     {"--model", "model_name", FT_TEXT, S(model_name), 0, 0, 0, 0, 0, CMD_ALL, "a model name"},
     {"--out", NULL, FT_TEXT, S(out), 0, 0, 0, 0, 0, CMD_TRAIN | CMD_PREDICT, "a path"},
     {"--resume", NULL, FT_TEXT, S(resume), 0, 0, 0, 0, 0, CMD_TRAIN, "a run directory"},
@@ -101,7 +103,8 @@ static const Flag FLAGS[] = {
 static void settings_defaults(Settings *s)
 {
     *s = (Settings){.epochs = 100, .batch = 8, .warmup = -1, .patience = 10, .save_every = 100, .log_every = 10,
-                    .lr = 1e-4, .weight_decay = 1e-4, .grad_clip = 1.0, .seed = 42, .split = "test"};
+                    .lr = 1e-4, .weight_decay = 1e-4, .grad_clip = 1.0, .seed = 42, .scan = "seq",
+                    .split = "test"};
 }
 
 static void *field(Settings *s, const Flag *f) { return (char *)s + f->off; }
@@ -418,6 +421,7 @@ typedef struct Bound {
 
 typedef struct Engine {
     Bound train, fwd;
+    CompiledAdamW *optimizer;    /* training only */
     TrainModel m;
     Device device;
     int frames, height, width;
@@ -438,6 +442,7 @@ static int compile_options(const Settings *s, const char *cmd, Options *o)
     }
     vec_push(&args, "--batch");
     vec_push(&args, xprintf("%lld", (long long)s->batch));
+    vec_push(&args, xprintf("--scan=%s", s->scan));
     return parse_options(args.len, (char **)args.data, OPT_MODEL, "", o);
 }
 
@@ -565,14 +570,24 @@ static void engine_close(Engine *en)
 {
     unbind(&en->train);
     unbind(&en->fwd);
+    compiled_adamw_free(en->optimizer);
     train_model_free_buffers(&en->m);
     free(en->m.params);
 }
 
-/* Compiles the forward graph (and, for training, the training graph) and
- * binds them to the device. Returns an exit status: 1 for a model that does
- * not compile, 2 for a device this machine cannot run (an unknown -D name
- * exits 2 inside the driver). */
+/* The AdamW update over every parameter, compiled for the training device. */
+static int open_optimizer(Engine *en, char *err, size_t errlen)
+{
+    en->optimizer = compiled_adamw_new(MAX(en->m.total, 1), en->device, err, errlen);
+    if (!en->optimizer) return -1;
+    en->m.optimizer = (AdamWKernel){.apply = compiled_adamw_apply, .ctx = en->optimizer};
+    return 0;
+}
+
+/* Compiles the forward graph (and, for training, the training graph and
+ * the optimizer update) and binds them to the device. Returns an exit
+ * status: 1 for a model that does not compile, 2 for a device this machine
+ * cannot run (an unknown -D name exits 2 inside the driver). */
 static int engine_open(Engine *en, const Settings *s, bool train, const char *cmd)
 {
     Options o, ot;
@@ -588,7 +603,8 @@ static int engine_open(Engine *en, const Settings *s, bool train, const char *cm
     en->fwd.g = fwd;                             /* owned by en from here */
     Graph *tg = NULL;
     if (train && (compile_options(s, cmd, &ot) || !(tg = compile_training(&ot)))) rc = 1;
-    else if (bind(&en->fwd, fwd, en, false, err, sizeof err) || (tg && bind(&en->train, tg, en, true, err, sizeof err)))
+    else if (bind(&en->fwd, fwd, en, false, err, sizeof err) || (tg && bind(&en->train, tg, en, true, err, sizeof err))
+             || (train && open_optimizer(en, err, sizeof err)))
         rc = usage_error(cmd, "%s", err);
     if (rc == 0) return 0;
     if (tg && !en->train.g) graph_free(tg);
@@ -604,6 +620,12 @@ static int check_device(const char *cmd, Settings *s)
     Device d;
     if (!s->device) s->device = device_name(device_default());
     return device_parse(s->device, &d) ? 0 : usage_error(cmd, "--device expects ref, cpu or cuda, got '%s'", s->device);
+}
+
+static int check_scan(const char *cmd, const Settings *s)
+{
+    if (!strcmp(s->scan, "seq") || !strcmp(s->scan, "assoc")) return 0;
+    return usage_error(cmd, "--scan expects seq or assoc, got '%s'", s->scan);
 }
 
 static int check_data(const char *cmd, const Settings *s)
@@ -640,6 +662,7 @@ static const char train_usage[] =
     "  --label-smoothing X    (0)                  --patience N   early stopping (10; 0 off)\n"
     "  --seed N               initialisation and data order (42)\n"
     "  --device ref|cpu|cuda  (default: the fastest present)\n"
+    "  --scan seq|assoc       the order scans are evaluated in (seq)\n"
     "  --out DIR              run directory (default runs/MODEL-TIME; must be new or empty)\n"
     "  --resume DIR           continue the run in DIR from its last checkpoint; its settings\n"
     "                         come from DIR/config.json (flags given again must agree)\n"
@@ -653,7 +676,7 @@ static int check_fresh(const char *cmd, Settings *s)
 {
     int rc;
     if (!s->model) return usage_error(cmd, "no model file given");
-    if ((rc = check_data(cmd, s)) || (rc = check_device(cmd, s))) return rc;
+    if ((rc = check_data(cmd, s)) || (rc = check_device(cmd, s)) || (rc = check_scan(cmd, s))) return rc;
     if (!s->out) s->out = default_out(s->model);
     absolute_paths(s);
     return check_out(cmd, s->out);
@@ -710,8 +733,8 @@ static int load_resume(const char *cmd, Settings *cli, Settings *run, char hash[
     run->resume = run->out = dir;
     run->quiet = cli->quiet;
     if (given(cli, S(log_every))) run->log_every = cli->log_every;
-    if ((rc = check_data(cmd, run))) return rc;
-    return check_device(cmd, run);
+    if ((rc = check_data(cmd, run)) || (rc = check_device(cmd, run))) return rc;
+    return check_scan(cmd, run);
 }
 
 static void jw_key_int(JsonWriter *w, const char *k, int64_t v) { jw_key(w, k), jw_int(w, v); }
@@ -922,7 +945,9 @@ static int eval_open(int argc, char **argv, unsigned bit, const char *usage, Eva
     if (!is_file(job->ckpt)) return usage_error(cmd, "%s: no such checkpoint file", job->ckpt);
     if (npos == 2) cli.model = pos[1], *s = cli;
     else if ((rc = eval_settings(cmd, &cli, job->ckpt, s))) return rc;
-    if ((rc = check_split(cmd, s, &job->split)) || (rc = check_data(cmd, s)) || (rc = check_device(cmd, s))) return rc;
+    if ((rc = check_split(cmd, s, &job->split)) || (rc = check_data(cmd, s)) || (rc = check_device(cmd, s))
+        || (rc = check_scan(cmd, s)))
+        return rc;
     if (bit == CMD_PREDICT && !s->out) return usage_error(cmd, "--out LOGITS.npy is required");
     if ((rc = engine_open(&job->en, s, false, cmd))) return rc;
     job->src = source_open(s->data, job->en.frames, job->en.height, job->en.width, err, sizeof err);

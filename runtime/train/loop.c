@@ -3,9 +3,9 @@
  * Per step: the next batch, smoothed one-hot targets, forward and backward
  * on the device (TrainModel.step), then one optimizer call over every
  * parameter (adamw_step: skip-non-finite, global-norm clip, AdamW with the
- * warmup-cosine schedule). The optimizer runs on the host for every device;
- * parameters and gradients are each one flat buffer, so a fused device
- * kernel can take the update over unchanged.
+ * warmup-cosine schedule). The elementwise update is the model's compiled
+ * kernel for its device (TrainModel.optimizer) over the flat parameter and
+ * gradient buffers; the step's scalar decisions are made on the host.
  *
  * After every epoch (and after the last step when --steps ends mid-epoch)
  * the evaluation split is run and, in the reference's order (main.py
@@ -172,6 +172,7 @@ static int make_optimizer(Run *r, char *err, size_t errlen)
     if (sched_init(&sched, r->o->lr, r->total_steps, err, errlen)) return -1;
     if (r->o->warmup >= 0) sched.warmup = MIN(r->o->warmup, r->total_steps - 1);
     r->opt = adamw_new(r->m->params, r->m->nparams, &r->o->adamw, &sched);
+    r->opt->kernel = r->m->optimizer;
     r->undecayed = adamw_exclude_from_decay(r->opt, r->m->params, r->o->no_decay, r->o->n_no_decay);
     return 0;
 }

@@ -11,7 +11,8 @@
  *
  * The model reaches the loop as a TrainModel: its parameters as named f32
  * tensors over one flat buffer (so the optimizer update is one call over
- * all of them) and two callbacks that run a batch on a device. The loop
+ * all of them), two callbacks that run a batch on a device, and the
+ * compiled optimizer update for that device. The loop
  * never sees the compiler's IR or the device.
  *
  * Errors: functions that can fail return 0 (or a pointer) on success and -1
@@ -77,6 +78,8 @@ typedef struct TrainModel {
     void (*step)(struct TrainModel *m, const float *x, const float *targets, double *loss, float *logits);
     /* Forward only: the logits [batch, classes] of x. */
     void (*forward)(struct TrainModel *m, const float *x, float *logits);
+    /* The optimizer's elementwise update on the device (apply NULL: the host loop). */
+    AdamWKernel optimizer;
 } TrainModel;
 
 /* Points params[i].data into a fresh flat buffer (and allocates grads)

@@ -16,6 +16,9 @@
  *   add_decayed_weights (masked): u <- u + wd * p where decay is on.
  *   scale_by_learning_rate: u <- -lr(count) * u;  p <- p + u;  count += 1.
  *
+ * The elementwise part runs on opt->kernel when one is set (the compiled
+ * update of compiler/optimizer.c, on the training device), else on the host
+ * loop here, which is the oracle the compiled one is tested against.
  * Elementwise arithmetic is f32 in exactly that order, with the constants
  * rounded to f32 as JAX rounds weakly typed Python floats, so a compiled
  * kernel can be checked against this bit for bit. The global norm is summed
@@ -42,6 +45,13 @@ AdamWConfig adamw_defaults(void)
                          .grad_clip = 1.0, .max_consecutive_skips = 5};
 }
 
+/* Parameter i's elements of the per-element weight decay. */
+static void fill_decay(AdamW *opt, int i)
+{
+    float wd = opt->decay[i] ? (float)opt->cfg.weight_decay : 0.0f;
+    for (int64_t j = opt->offset[i]; j < opt->offset[i + 1]; j++) opt->wd[j] = wd;
+}
+
 AdamW *adamw_new(const TensorRef *params, int nparams, const AdamWConfig *cfg,
                  const Schedule *sched)
 {
@@ -57,6 +67,8 @@ AdamW *adamw_new(const TensorRef *params, int nparams, const AdamWConfig *cfg,
         opt->decay[i] = true;
     }
     size_t total = (size_t)opt->offset[nparams];
+    opt->wd = xmalloc(sizeof(float) * (total ? total : 1));
+    for (int i = 0; i < nparams; i++) fill_decay(opt, i);
     opt->m = xcalloc(total, sizeof(float));
     opt->v = xcalloc(total, sizeof(float));
     opt->last_finite = true;
@@ -68,6 +80,7 @@ void adamw_free(AdamW *opt)
     if (!opt) return;
     free(opt->offset);
     free(opt->decay);
+    free(opt->wd);
     free(opt->m);
     free(opt->v);
     free(opt);
@@ -94,20 +107,13 @@ int adamw_exclude_from_decay(AdamW *opt, const TensorRef *params,
         for (int k = 0; k < nnames && opt->decay[i]; k++) {
             if (has_component(params[i].name, names[k])) {
                 opt->decay[i] = false;
+                fill_decay(opt, i);
                 excluded++;
             }
         }
     }
     return excluded;
 }
-
-/* The f32 constants of one applied update. */
-typedef struct UpdateConsts {
-    bool clip;
-    float gnorm, max_norm;
-    float b1, one_minus_b1, b2, one_minus_b2;
-    float bias1, bias2, eps, wd, neg_lr;
-} UpdateConsts;
 
 static bool all_finite(const AdamW *opt, const float *const *grads)
 {
@@ -129,33 +135,33 @@ static double global_norm(const AdamW *opt, const float *const *grads)
     return sqrt(sum);
 }
 
-static UpdateConsts update_consts(const AdamW *opt, double gnorm, double lr)
+static AdamWUpdate update_consts(const AdamW *opt, double gnorm, double lr)
 {
     const AdamWConfig *c = &opt->cfg;
     double t = (double)(opt->count + 1);
-    UpdateConsts k = {
+    AdamWUpdate k = {
         .gnorm = (float)gnorm, .max_norm = (float)c->grad_clip,
         .b1 = (float)c->b1, .one_minus_b1 = (float)(1 - c->b1),
         .b2 = (float)c->b2, .one_minus_b2 = (float)(1 - c->b2),
         .bias1 = (float)(1 - pow(c->b1, t)), .bias2 = (float)(1 - pow(c->b2, t)),
-        .eps = (float)c->eps, .wd = (float)c->weight_decay, .neg_lr = (float)-lr,
+        .eps = (float)c->eps, .neg_lr = (float)-lr,
     };
-    /* optax keeps g only when n < c; a NaN norm (forced update) clips to NaN. */
-    k.clip = c->grad_clip > 0 && !(k.gnorm < k.max_norm);
+    /* optax keeps g only when n < c, and (g / 1) * 1 is g exactly; a NaN
+     * norm (a forced update) clips to NaN. */
+    bool clip = c->grad_clip > 0 && !(k.gnorm < k.max_norm);
+    if (!clip) k.gnorm = k.max_norm = 1;
     return k;
 }
 
-static void update_param(AdamW *opt, int i, float *p, const float *g, const UpdateConsts *k)
+/* The host loop: the update of n elements. */
+static void apply_host(const AdamWUpdate *k, float *p, const float *g, float *m, float *v, const float *wd,
+                       int64_t n)
 {
-    int64_t base = opt->offset[i], n = opt->offset[i + 1] - base;
-    float *m = opt->m + base, *v = opt->v + base;
-    bool decay = opt->decay[i];
     for (int64_t j = 0; j < n; j++) {
-        float gj = k->clip ? (g[j] / k->gnorm) * k->max_norm : g[j];
+        float gj = (g[j] / k->gnorm) * k->max_norm;
         m[j] = k->one_minus_b1 * gj + k->b1 * m[j];
         v[j] = k->one_minus_b2 * (gj * gj) + k->b2 * v[j];
-        float u = (m[j] / k->bias1) / (sqrtf(v[j] / k->bias2) + k->eps);
-        if (decay) u = u + k->wd * p[j];
+        float u = (m[j] / k->bias1) / (sqrtf(v[j] / k->bias2) + k->eps) + wd[j] * p[j];
         p[j] = p[j] + k->neg_lr * u;
     }
 }
@@ -165,6 +171,30 @@ static void check_shapes(const AdamW *opt, const TensorRef *params)
     for (int i = 0; i < opt->nparams; i++)
         if (tensor_numel(&params[i]) != opt->offset[i + 1] - opt->offset[i])
             ice("adamw_step: parameter %d (%s) changed size since adamw_new", i, params[i].name);
+}
+
+/* A compiled kernel sees one flat buffer each of parameters and gradients. */
+static void check_flat(const AdamW *opt, const TensorRef *params, const float *const *grads)
+{
+    for (int i = 0; i < opt->nparams; i++)
+        if (params[i].data != params[0].data + opt->offset[i] || grads[i] != grads[0] + opt->offset[i])
+            ice("adamw_step: parameter %d (%s) is not laid out flat, as the compiled update needs", i,
+                params[i].name);
+}
+
+static void apply_update(AdamW *opt, const TensorRef *params, const float *const *grads, const AdamWUpdate *k)
+{
+    if (opt->nparams == 0) return;
+    if (opt->kernel.apply) {
+        check_flat(opt, params, grads);
+        opt->kernel.apply(opt->kernel.ctx, k, params[0].data, grads[0], opt->m, opt->v, opt->wd);
+        return;
+    }
+    for (int i = 0; i < opt->nparams; i++) {
+        int64_t base = opt->offset[i];
+        apply_host(k, params[i].data, grads[i], opt->m + base, opt->v + base, opt->wd + base,
+                   opt->offset[i + 1] - base);
+    }
 }
 
 StepInfo adamw_step(AdamW *opt, const TensorRef *params, const float *const *grads)
@@ -181,8 +211,8 @@ StepInfo adamw_step(AdamW *opt, const TensorRef *params, const float *const *gra
     info.applied = info.finite || opt->notfinite_count > opt->cfg.max_consecutive_skips;
     if (!info.applied) return info;
     info.lr = lr_at(&opt->sched, opt->count);
-    UpdateConsts k = update_consts(opt, info.grad_norm, info.lr);
-    for (int i = 0; i < opt->nparams; i++) update_param(opt, i, params[i].data, grads[i], &k);
+    AdamWUpdate k = update_consts(opt, info.grad_norm, info.lr);
+    apply_update(opt, params, grads, &k);
     opt->count++;
     return info;
 }

@@ -71,12 +71,33 @@ typedef struct AdamWConfig {
     int max_consecutive_skips; /* non-finite steps skipped in a row (5) */
 } AdamWConfig;
 
+/* The f32 constants of one applied update, in the order optim.c uses them:
+ *   g' = (g / gnorm) * max_norm   (both 1 when the norm is under the bound)
+ *   m <- one_minus_b1 g' + b1 m;  v <- one_minus_b2 (g' g') + b2 v
+ *   u = (m / bias1) / (sqrt(v / bias2) + eps) + wd p;  p <- p + neg_lr u
+ * with bias1 = 1 - b1^t, bias2 = 1 - b2^t and wd per element. */
+typedef struct AdamWUpdate {
+    float gnorm, max_norm, b1, one_minus_b1, b2, one_minus_b2, bias1, bias2, eps, neg_lr;
+} AdamWUpdate;
+
+/* Where the elementwise update runs: over n flat elements, p, m and v in
+ * place. apply NULL: the host loop of optim.c. A compiled device kernel
+ * (compiler/optimizer.h) plugs in here; it needs parameters and gradients
+ * each in one flat buffer, as TrainModel lays them out. */
+typedef struct AdamWKernel {
+    void (*apply)(void *ctx, const AdamWUpdate *k, float *p, const float *g, float *m, float *v,
+                  const float *wd);
+    void *ctx;
+} AdamWKernel;
+
 typedef struct AdamW {
     AdamWConfig cfg;
     Schedule sched;
+    AdamWKernel kernel;
     int nparams;
     int64_t *offset;          /* [nparams + 1] */
     bool *decay;              /* [nparams]; all true by default (the reference) */
+    float *wd;                /* [offset[nparams]]: the weight decay, or 0 where decay is off */
     float *m, *v;             /* [offset[nparams]] each */
     int64_t count;
     int64_t notfinite_count;

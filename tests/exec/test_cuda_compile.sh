@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_cuda_compile.sh: every generated CUDA kernel of every model compiles with NVRTC for sm_80
 # and sm_90 (NVRTC needs no GPU or driver): `cssmc compile` of the SimpleCSSM wrapper around each
-# key of tests/exec/kernel_counts, forward graph and differentiated graph, at the small sizes of
+# key of tests/exec/kernel_counts, forward graph and differentiated graph, and the fused AdamW
+# update (`--optimizer`, one kernel), at the small sizes of
 # test_models_cpu.sh; a kernel that fails to compile fails the test with NVRTC's log. The cubins
 # land in the kernel cache, where the cuda device finds them. Exits 77 without libnvrtc.
 set -u
@@ -27,4 +28,13 @@ probe=$("$CSSMC" compile models/simple.cssm -D cssm=no_gate $small --arch sm_80 
 case $probe in
     *"nvrtc: "*"not found"*) echo "$probe"; echo "no NVRTC here: CUDA kernels not compiled"; exit 77 ;;
 esac
-grep -v '^#' "$table" | sed 's/[[:space:]]*$//' | grep . | xargs -L 1 -P 2 "$0" one
+status=0
+grep -v '^#' "$table" | sed 's/[[:space:]]*$//' | grep . | xargs -L 1 -P 2 "$0" one || status=1
+# The optimizer update cssmc train runs after every step: one kernel.
+if out=$("$CSSMC" compile models/simple.cssm -D cssm=no_gate $small --optimizer --arch sm_80,sm_90 2>&1) &&
+   echo "$out" | grep -q '^compiled 1 CUDA kernels'; then
+    printf 'ok    %-24s %-6s %s\n' optimizer adamw "$(echo "$out" | tail -n 1)"
+else
+    printf 'FAIL  optimizer (expected one kernel)\n%s\n' "$out"; status=1
+fi
+exit $status

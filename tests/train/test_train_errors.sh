@@ -51,6 +51,7 @@ expect 2 "--label-smoothing expects a number in [0, 1)" $CSSMC train $MODEL $DAT
 expect 2 "--epochs expects a positive integer" $CSSMC train $MODEL $DATA --epochs 0 --out "$never"
 expect 2 "--weight-decay expects a non-negative number" $CSSMC train $MODEL $DATA --weight-decay -0.1 --out "$never"
 expect 2 "no model file given" $CSSMC train $DATA --out "$never"
+expect 2 "--scan expects seq or assoc, got 'tree'" $CSSMC train $MODEL $DATA --scan tree --out "$never"
 [ -e "$never" ] && { echo "FAIL: a refused command created $never"; fail=1; }
 
 # ---- a real (tiny) run to spoil
@@ -58,6 +59,10 @@ run="$tmp/run"
 $CSSMC train $MODEL $DATA --steps 3 --out "$run" --quiet >"$tmp/out" 2>&1 ||
     { echo "FAIL: the tiny run failed:"; cat "$tmp/out"; exit 1; }
 [ -s "$run/last.safetensors" ] && [ -s "$run/best.safetensors" ] || { echo "FAIL: no checkpoints in $run"; exit 1; }
+# --scan reaches the model and the run's settings
+$CSSMC train $MODEL $DATA --steps 2 --scan assoc --out "$tmp/assoc" --quiet >"$tmp/out" 2>&1 &&
+    grep -q '"scan": *"assoc"' "$tmp/assoc/config.json" ||
+    { echo "FAIL: a --scan assoc run failed or did not record it:"; cat "$tmp/out"; fail=1; }
 expect 2 "is not empty" $CSSMC train $MODEL $DATA --steps 3 --out "$run"
 expect 2 "--lr differs from the run's" $CSSMC train --resume "$run" --lr 0.5
 expect 2 "leave out --out" $CSSMC train --resume "$run" --out "$run"

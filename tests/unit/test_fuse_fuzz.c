@@ -336,9 +336,11 @@ int main(void)
     int same_fused = 0, same_unfused = 0;
     CHECK(compare(ref, fused, f.g, "fused vs ref", &same_fused) == 0);
     CHECK(compare(ref, unfused, f.g, "unfused vs ref", &same_unfused) == 0);
-    printf("test_fuse_fuzz: seed %llu, %d nodes, %d probes; %d fused kernels, %d unfused; bit-identical probes: "
-           "%d fused, %d unfused\n", (unsigned long long)seed, f.g->nodes.len, f.g->probes.len, pf->kernels.len,
-           pu->kernels.len, same_fused, same_unfused);
+    int riders = 0;
+    for (int i = 0; i < pf->kernels.len; i++) riders += pf->kernels.data[i].stores.len;
+    printf("test_fuse_fuzz: seed %llu, %d nodes, %d probes; %d fused kernels (%d probes stored by a reader's "
+           "kernel), %d unfused; bit-identical probes: %d fused, %d unfused\n", (unsigned long long)seed,
+           f.g->nodes.len, f.g->probes.len, pf->kernels.len, riders, pu->kernels.len, same_fused, same_unfused);
     for (int i = 0; i < 3; i++) exec_free(all[i]);
     graph_free(f.g);
     return failures ? 1 : 0;

@@ -10,6 +10,8 @@
  *     to plain strides (no division or remainder left in the source);
  *   - the memory plan: aligned offsets, inside the arena, and no two buffers
  *     whose lifetimes meet share a byte; memory is reused along a chain;
+ *   - multi-output fusion: a readable node read only inside one map kernel
+ *     over its axes is stored by it (and matches ref), and otherwise not;
  *   - an op the lowering has no kernel for (here an FFT over non-adjacent
  *     axes) falls back to the reference executor and still matches it;
  *   - the rendered C and CUDA are deterministic and cite the source lines. */
@@ -183,6 +185,26 @@ static void fill(Exec *e, Graph *g, int node)
     free(v);
 }
 
+/* The values of `node` on the cpu device and on ref, equal bit for bit. */
+static void check_cpu_matches_ref(Graph *g, int x, int node)
+{
+    char err[4096];
+    Exec *cpu = exec_new(g, DEV_CPU, false, err, sizeof err), *ref = exec_new(g, DEV_REF, false, err, sizeof err);
+    if (!cpu) {
+        printf("test_fuse_lower: no cpu device here (%s): not run\n", err);
+        exec_free(ref);
+        return;
+    }
+    fill(cpu, g, x), fill(ref, g, x);
+    exec_run(cpu), exec_run(ref);
+    int64_t n = shape_numel(&node_at(g, node)->shape);
+    float *a = xmalloc(sizeof(float) * (size_t)n), *b = xmalloc(sizeof(float) * (size_t)n);
+    exec_get(cpu, node, a), exec_get(ref, node, b);
+    for (int64_t i = 0; i < n; i++) CHECK(a[i] == b[i]);
+    free(a), free(b);
+    exec_free(cpu), exec_free(ref);
+}
+
 static void test_fallback(void)
 {
     Graph *g = new_graph();
@@ -191,22 +213,49 @@ static void test_fallback(void)
     int X = ir_fft(g, IR_RFFT2, ir_unary(g, IR_TANH, x, l), 0, 2, intern("W/2+1"), 4, l);
     int y = ir_unary(g, IR_ABS, X, l);
     probe(g, y);
-    char err[4096];
-    Exec *cpu = exec_new(g, DEV_CPU, false, err, sizeof err), *ref = exec_new(g, DEV_REF, false, err, sizeof err);
-    if (!cpu) {
-        printf("test_fuse_lower: no cpu device here (%s): fallback not checked\n", err);
-        graph_free(g);
-        return;
-    }
-    CHECK(exec_program(cpu)->nfallback == 1);
-    fill(cpu, g, x), fill(ref, g, x);
-    exec_run(cpu), exec_run(ref);
-    int64_t n = shape_numel(&node_at(g, y)->shape);
-    float *a = xmalloc(sizeof(float) * (size_t)n), *b = xmalloc(sizeof(float) * (size_t)n);
-    exec_get(cpu, y, a), exec_get(ref, y, b);
-    for (int64_t i = 0; i < n; i++) CHECK(a[i] == b[i]);
-    free(a), free(b);
-    exec_free(cpu), exec_free(ref);
+    Lowered *p = lowered(g);
+    CHECK(p->nfallback == 1);
+    program_free(p);
+    check_cpu_matches_ref(g, x, y);
+    graph_free(g);
+}
+
+/* Multi-output fusion: a readable node whose only reader is one map kernel
+ * over its axes is stored by that kernel; read by two kernels, or by a map
+ * over more axes, it gets its own. */
+static void test_riders(void)
+{
+    Graph *g = new_graph();
+    Loc l = {0};
+    int x = input(g, DT_F32, "B=4,C=8");
+    int a = ir_unary(g, IR_EXP, x, l), b = ir_binary(g, IR_MUL, a, x, l);
+    probe(g, a);
+    probe(g, ir_binary(g, IR_ADD, b, ir_scalar(g, 1, l), l));
+    Lowered *p = lowered(g);
+    CHECK(p->kernels.len == 1 && p->kernels.data[0].stores.len == 1);
+    CHECK(!p->materialized[a] && p->node_buf[a] >= 0 && p->kernels.data[0].stores.data[0].node == a);
+    char *src = render_c(p);
+    CHECK(strstr(src, "also stores"));
+    free(src);
+    program_free(p);
+    check_cpu_matches_ref(g, x, a);
+
+    int sum = ir_reduce(g, IR_SUM, a, 2u, l);   /* a second kernel reads a */
+    probe(g, sum);
+    p = lowered(g);
+    CHECK(p->materialized[a] && p->kernels.len == 3);
+    program_free(p);
+    graph_free(g);
+
+    g = new_graph();
+    x = input(g, DT_F32, "C=8");
+    a = ir_unary(g, IR_SIN, x, l);
+    probe(g, a);
+    Shape wide = shp("B=4,C=8");
+    probe(g, ir_binary(g, IR_MUL, ir_broadcast(g, a, &wide, l), ir_scalar(g, 3, l), l));
+    p = lowered(g);
+    CHECK(p->materialized[a] && p->kernels.len == 2);
+    program_free(p);
     graph_free(g);
 }
 
@@ -235,6 +284,7 @@ int main(void)
     test_plain_strides();
     test_memory_plan();
     test_fallback();
+    test_riders();
     test_rendering();
     if (!failures) printf("test_fuse_lower: ok\n");
     return failures ? 1 : 0;
