@@ -741,7 +741,8 @@ static void check_overrides_used(Builder *b)
             diag_warning((Loc){0}, "-D %s is not used by this model", b->overrides.data[i].name);
 }
 
-Graph *build_model(const Module *root, const char *model_name, Override *ov, int nov, int64_t batch)
+Graph *build_model(const Module *root, const char *model_name, Override *ov, int nov, int64_t batch,
+                   bool training)
 {
     Item *model = find_model(root, model_name ? intern(model_name) : NULL);
     if (!model) {
@@ -749,7 +750,7 @@ Graph *build_model(const Module *root, const char *model_name, Override *ov, int
                    model_name ? model_name : "", model_name ? " " : "");
         return NULL;
     }
-    Builder b = {.g = graph_new(), .root = root, .batch = batch, .loc = model->loc};
+    Builder b = {.g = graph_new(), .root = root, .batch = batch, .training = training, .loc = model->loc};
     for (int i = 0; i < nov; i++) vec_push(&b.overrides, ov[i]);
     Inst top = {.path = "", .mod = root, .hyper = scope_new(NULL)};
     Value *args = xcalloc((size_t)model->formals.len + 1, sizeof(Value));

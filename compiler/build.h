@@ -108,6 +108,7 @@ struct Builder {
     const Module *root;
     Vec(Override) overrides;
     int64_t batch;       /* the size of an unbound model input axis named B */
+    bool training;       /* the training graph: drop_path draws its masks */
     Loc loc;             /* the model's location, for errors without a better place */
 };
 
@@ -220,6 +221,9 @@ Value step_read_carry(StepCtx *st, int k, Loc loc);
 bool step_assign(StepCtx *st, const char *name, Value v, Loc loc);
 
 /* The model entry (build.c). */
-Graph *build_model(const Module *root, const char *model_name, Override *ov, int nov, int64_t batch);
+/* training: the graph a training step runs (drop_path masks from random
+ * inputs named "rng.*", fed U[0, 1) values each step by the trainer). */
+Graph *build_model(const Module *root, const char *model_name, Override *ov, int nov, int64_t batch,
+                   bool training);
 
 #endif

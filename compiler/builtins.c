@@ -803,6 +803,12 @@ static Value fn_max_pool(Builder *b, Args *a)
     return v_tensor(ir_add(G(b), IR_MAXPOOL2, DT_F32, &s, &x, 1, &at, a->call));
 }
 
+/* drop_path(x, rate, per = [axes]): stochastic depth. Outside training,
+ * or at rate 0, x itself. In the training graph every point of the `per`
+ * axes (a sample, a frame) is kept with probability keep = 1 - rate and
+ * scaled by 1/keep, else zeroed, as timm/Flax DropPath: the mask is
+ * floor(keep + u) / keep with u ~ U[0, 1) a random input ("rng.drop_path.N")
+ * that the trainer draws anew each step. */
 static Value fn_drop_path(Builder *b, Args *a)
 {
     Value x = arg_get(a, NULL, 0), rate = arg_get(a, "rate", 1);
@@ -810,11 +816,34 @@ static Value fn_drop_path(Builder *b, Args *a)
         diag_error(arg_loc(a, "rate", 1), "drop_path needs a static rate");
         return v_error();
     }
-    if (v_number(rate) != 0) {
-        diag_error(arg_loc(a, "rate", 1), "drop_path with a non-zero rate is not supported yet");
+    double r = v_number(rate);
+    if (!(r >= 0 && r < 1)) {
+        diag_error(arg_loc(a, "rate", 1), "drop_path: the rate must be in [0, 1), got %g", r);
         return v_error();
     }
-    return x;
+    int xn = tensor_arg(b, a, NULL, 0);
+    if (xn < 0) return v_error();
+    int axes[MAX_RANK];
+    int n = arg_get(a, "per", 2).kind == V_NONE ? 0 : axes_arg(b, a, "per", 2, xn, axes);
+    if (n < 0) return v_error();
+    if (n == 0) {
+        diag_error(a->call, "drop_path(x, rate, per = [B, ...]) needs the axes one draw covers");
+        return v_error();
+    }
+    if (r == 0 || !b->training) return x;
+    const Shape *xs = shp(b, xn);
+    Shape us = {.rank = n};
+    for (int i = 0; i < n; i++) us.label[i] = xs->label[axes[i]], us.size[i] = xs->size[axes[i]];
+    Attr at = {.index = G(b)->inputs.len};
+    int u = ir_add(G(b), IR_INPUT, DT_F32, &us, NULL, 0, &at, a->call);
+    int ndrop = 0;
+    for (int i = 0; i < G(b)->inputs.len; i++) ndrop += !strncmp(G(b)->inputs.data[i].name, "rng.drop_path.", 14);
+    Input in = {intern(xprintf("rng.drop_path.%d", ndrop)), u};
+    vec_push(&G(b)->inputs, in);
+    double keep = 1 - r;
+    int kept = ir_unary(G(b), IR_FLOOR, ir_binary(G(b), IR_ADD, u, ir_scalar(G(b), keep, a->call), a->call), a->call);
+    int mask = ir_binary(G(b), IR_MUL, kept, ir_scalar(G(b), 1 / keep, a->call), a->call);
+    return v_tensor(ir_binary(G(b), IR_MUL, xn, ir_broadcast(G(b), mask, xs, a->call), a->call));
 }
 
 /* ---- static helpers ---- */

@@ -238,7 +238,7 @@ Graph *compile_model(Options *o, bool grad)
     }
     if (!check_override_names(o, m)) exit(2);
     Graph *g = o->block ? build_block(m, o->block, o->overrides.data, o->overrides.len, o->batch)
-                        : build_model(m, o->model_name, o->overrides.data, o->overrides.len, o->batch);
+                        : build_model(m, o->model_name, o->overrides.data, o->overrides.len, o->batch, o->training);
     if (!g) return NULL;
     verified(g, "build");
     set_scan_order(o, g);
@@ -260,6 +260,7 @@ Graph *compile_model(Options *o, bool grad)
 
 Graph *compile_training(Options *o)
 {
+    o->training = true;
     Graph *g = compile_model(o, false);
     if (!g) return NULL;
     append_xent_loss(g);

@@ -21,6 +21,7 @@ typedef struct Options {
     const char *device;         /* ref, cpu or cuda; with OPT_EXEC, the default device if not given */
     bool f64;
     bool scan_assoc;            /* --scan=assoc: SCAN nodes in associative_scan's tree order */
+    bool training;              /* set by compile_training: build the training-mode graph */
     uint64_t seed;
     const char *input, *out;
     Vec(const char *) rest;     /* positional arguments after the model */
@@ -48,10 +49,11 @@ const char *take_value(int *argc, char **argv, const char *flag);
  * after reporting errors. */
 Graph *compile_model(Options *o, bool grad);
 
-/* The training graph: the model, then the softmax cross-entropy of its
- * logits against an INPUT "targets" f32[B, classes] (loss.c), differentiated
- * and simplified. The logits stay readable as the probe "logits"; the output
- * is the scalar loss and the cotangent input d_output is fed 1. */
+/* The training graph: the model in training mode (drop-path masks from
+ * "rng.*" inputs), then the softmax cross-entropy of its logits against an
+ * INPUT "targets" f32[B, classes] (loss.c), differentiated and simplified.
+ * The logits stay readable as the probe "logits"; the output is the scalar
+ * loss and the cotangent input d_output is fed 1. */
 int append_xent_loss(Graph *g);
 Graph *compile_training(Options *o);
 

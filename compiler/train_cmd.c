@@ -29,6 +29,7 @@
 #include "jit.h"
 #include "loop.h"
 #include "optimizer.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -411,17 +412,29 @@ static int load_config(const char *dir, Settings *s, char hash[17], char *err, s
 
 /* ---- The model on a device -------------------------------------------------- */
 
+/* The stream label of the random inputs, apart from initialisation and data order. */
+#define NOISE_STREAM 0x64726f70u
+
+/* A random input of the training graph ("rng.*"), fed U[0, 1) each step. */
+typedef struct RandomInput {
+    int node;
+    int64_t numel;
+} RandomInput;
+
 /* One compiled graph bound to an executor. */
 typedef struct Bound {
     Graph *g;
     Exec *e;
     int x, targets, seed, logits;
     int *param, *grad;       /* node of each TrainModel parameter, or -1 */
+    Vec(RandomInput) random;
+    float *draws;            /* room for the largest random input */
 } Bound;
 
 typedef struct Engine {
     Bound train, fwd;
     CompiledAdamW *optimizer;    /* training only */
+    Rng noise;                   /* the stream of the random inputs, from --seed */
     TrainModel m;
     Device device;
     int frames, height, width;
@@ -502,6 +515,30 @@ static int node_of_probe(Graph *g, const char *name)
     ice("train: the training graph has no probe %s", name);
 }
 
+static void bind_random_inputs(Bound *b)
+{
+    int64_t most = 1;
+    for (int i = 0; i < b->g->inputs.len; i++) {
+        const Input *in = &b->g->inputs.data[i];
+        if (strncmp(in->name, "rng.", 4)) continue;
+        RandomInput r = {in->node, shape_numel(&node_at(b->g, in->node)->shape)};
+        vec_push(&b->random, r);
+        most = MAX(most, r.numel);
+    }
+    b->draws = xmalloc(sizeof(float) * (size_t)most);
+}
+
+/* Step `step`'s draws for every random input: a function of (seed, step, input). */
+static void feed_random_inputs(Bound *b, Rng noise, int64_t step)
+{
+    Rng at_step = rng_fold(noise, (uint64_t)step);
+    for (int i = 0; i < b->random.len; i++) {
+        Rng r = rng_fold(at_step, (uint64_t)i);
+        for (int64_t j = 0; j < b->random.data[i].numel; j++) b->draws[j] = (float)rng_uniform(&r);
+        exec_set(b->e, b->random.data[i].node, b->draws);
+    }
+}
+
 static int bind(Bound *b, Graph *g, Engine *en, bool train, char *err, size_t errlen)
 {
     const TrainModel *m = &en->m;
@@ -518,6 +555,7 @@ static int bind(Bound *b, Graph *g, Engine *en, bool train, char *err, size_t er
         b->targets = node_of_input(g, "targets");
         b->seed = g->loss_seed;
         b->logits = node_of_probe(g, "logits");
+        bind_random_inputs(b);
     }
     b->e = exec_new(g, en->device, false, err, errlen);
     return b->e ? 0 : -1;
@@ -529,6 +567,8 @@ static void unbind(Bound *b)
     if (b->g) graph_free(b->g);
     free(b->param);
     free(b->grad);
+    vec_free(&b->random);
+    free(b->draws);
 }
 
 static void feed_params(Bound *b, const TrainModel *m)
@@ -537,12 +577,15 @@ static void feed_params(Bound *b, const TrainModel *m)
         if (b->param[i] >= 0) exec_set(b->e, b->param[i], m->params[i].data);
 }
 
-static void engine_step(TrainModel *m, const float *x, const float *targets, double *loss, float *logits)
+static void engine_step(TrainModel *m, int64_t step, const float *x, const float *targets, double *loss,
+                        float *logits)
 {
-    Bound *b = &((Engine *)m->ctx)->train;
+    Engine *en = m->ctx;
+    Bound *b = &en->train;
     const float one = 1;
     float l;
     feed_params(b, m);
+    feed_random_inputs(b, en->noise, step);
     exec_set(b->e, b->x, x);
     exec_set(b->e, b->targets, targets);
     exec_set(b->e, b->seed, &one);
@@ -592,7 +635,8 @@ static int engine_open(Engine *en, const Settings *s, bool train, const char *cm
 {
     Options o, ot;
     char err[512];
-    *en = (Engine){.m.ctx = en, .m.step = engine_step, .m.forward = engine_forward};
+    *en = (Engine){.m.ctx = en, .m.step = engine_step, .m.forward = engine_forward,
+                   .noise = rng_fold(rng_new((uint64_t)s->seed), NOISE_STREAM)};
     if (!device_parse(s->device, &en->device)) ice("train: device %s was not checked", s->device);
     int rc = compile_options(s, cmd, &o);
     if (rc) return rc;

@@ -5,19 +5,23 @@
  *   cssmc data check PATH   read and verify every record; exit 1 if any is bad
  *   cssmc data gen ...      generators (gencli.c)
  *   cssmc data stats ...    statistics of generated or real data (gencli.c)
+ *   cssmc data bench        generator and loader throughput against a
+ *                           training step's consumption (what `make bench` runs)
  *
  * Each subcommand answers --help; a bad flag says what was expected and
  * exits 2. Failures print one line naming the file (and record) and exit 1. */
+#define _GNU_SOURCE   /* nftw */
 #include "dataset.h"
 #include "base.h"
+#include "generate.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int data_cmd_gen(int argc, char **argv);
-int data_cmd_stats(int argc, char **argv);
+#include <unistd.h>
 
 static const char *DATA_USAGE =
     "usage: cssmc data COMMAND [options]\n\n"
@@ -26,7 +30,8 @@ static const char *DATA_USAGE =
     "  show PATH    write a contact sheet of samples as a PNG\n"
     "  check PATH   read and verify every record (checksums, decoding, sizes)\n"
     "  gen ...      generate Pathfinder or PathTracker data (cssmc data gen --help)\n"
-    "  stats PATH   measure a dataset's statistics (cssmc data stats --help)\n\n"
+    "  stats PATH   measure a dataset's statistics (cssmc data stats --help)\n"
+    "  bench        generator and loader throughput against the training step\n\n"
     "PATH is a dataset folder in any schema cssmc reads: pathfinder (TFRecords in\n"
     "{train,val,test}/), pathfinder-png (imgs/), pathtracker-npy (0/ and 1/),\n"
     "pathtracker-legacy ({split}/shard_NNNN.tfrecord), pathtracker (GZIP\n"
@@ -318,6 +323,156 @@ static int cmd_show(Args *a)
     return rc ? 1 : 0;
 }
 
+/* ---- bench ---- */
+
+/* What feeds a training step, measured: each generator on one thread at the
+ * configurations training uses, and the folder loader over small PathTracker
+ * sets written in every format it reads to a temporary folder (read back from
+ * the page cache, so this is decoding and batching, not the disk). Every
+ * measurement takes at least one sample or batch, so --seconds 0 is a quick
+ * smoke run. Given the step time, the rates are set against the step's
+ * consumption, batch / step time. */
+enum { BENCH_SAMPLES = 256, BENCH_MAX_BATCH = 64 };
+#define BENCH_FRAMES "32"        /* tools/bench.sh's seq_len; PathTracker frames are always 32x32 */
+#define BENCH_DISTRACTORS "14"   /* the released sets' */
+
+typedef struct GeneratorCase { const char *label, *spec; } GeneratorCase;
+
+/* The first is the input of the training bench (tools/bench.sh). */
+static const GeneratorCase GENERATOR_CASES[] = {
+    {"pathtracker, " BENCH_FRAMES " frames of 32x32, " BENCH_DISTRACTORS " distractors",
+     "pathtracker:gen,frames=" BENCH_FRAMES ",dist=" BENCH_DISTRACTORS},
+    {"pathfinder lra32-hard, 32x32", "pathfinder:gen,preset=lra32-hard"},
+    {"pathfinder pf300-cl14, 300x300", "pathfinder:gen,preset=pf300-cl14"},
+};
+
+typedef struct LoaderCase { const char *label, *folder, *format, *schema; } LoaderCase;
+
+static const LoaderCase LOADER_CASES[] = {
+    {"pathtracker GZIP TFRecord (paper schema, uint8)", "paper", "tfrecord", "paper"},
+    {"pathtracker TFRecord (legacy schema, float32)", "legacy", "tfrecord", "legacy"},
+    {"pathtracker .npy class folders (uint8)", "npy", "native", "paper"},
+};
+
+typedef struct BenchArgs {
+    int seconds, batch;
+    double step_ms;           /* the training step's time; 0 = not given */
+} BenchArgs;
+
+static int parse_ms(const char *flag, const char *v, double *out)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !isfinite(x) || x <= 0) {
+        fprintf(stderr, "cssmc data bench: %s expects a positive number of milliseconds, got '%s'\n", flag, v);
+        return 2;
+    }
+    *out = x;
+    return 0;
+}
+
+static int parse_bench_args(BenchArgs *b, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[++i] : NULL;
+        if (f[0] != '-') return bad_usage("bench", "unexpected argument '%s' (bench takes options only)", f);
+        if (strcmp(f, "--seconds") && strcmp(f, "--batch") && strcmp(f, "--step-ms"))
+            return bad_usage("bench", "unknown option '%s'", f);
+        if (!v) return bad_usage("bench", "%s expects a value", f);
+        int rc = !strcmp(f, "--seconds") ? parse_int("bench", f, v, 0, &b->seconds)
+               : !strcmp(f, "--batch")   ? parse_int("bench", f, v, 1, &b->batch)
+                                         : parse_ms(f, v, &b->step_ms);
+        if (rc) return rc;
+    }
+    if (b->batch > BENCH_MAX_BATCH) {   /* the sets hold BENCH_SAMPLES samples */
+        fprintf(stderr, "cssmc data bench: --batch expects an integer in [1, %d], got '%d'\n", BENCH_MAX_BATCH, b->batch);
+        return 2;
+    }
+    return 0;
+}
+
+/* rates[i]: samples/s of GENERATOR_CASES[i] on one thread. */
+static int bench_generators(const BenchArgs *b, double *rates)
+{
+    for (size_t i = 0; i < COUNT_OF(GENERATOR_CASES); i++) {
+        if ((rates[i] = generate_bench(GENERATOR_CASES[i].spec, b->seconds)) < 0) return 1;
+        printf("generator %-50s %10.1f samples/s per core\n", GENERATOR_CASES[i].label, rates[i]);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static char *make_temp_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *dir = xprintf("%s/cssmc-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(dir)) return dir;
+    fprintf(stderr, "cssmc: error: %s: cannot create a temporary folder (%s)\n", dir, strerror(errno));
+    free(dir);
+    return NULL;
+}
+
+/* Writes BENCH_SAMPLES training-bench videos to `dir` as `data gen` does. */
+static int write_bench_set(char *dir, const LoaderCase *c)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%d", BENCH_SAMPLES);
+    char *argv[] = {"gen", "pathtracker", "--frames", BENCH_FRAMES, "--dist", BENCH_DISTRACTORS, "--n", n, "--out", dir,
+                    "--format", (char *)c->format, "--schema", (char *)c->schema, "--quiet"};
+    return data_cmd_gen((int)COUNT_OF(argv), argv);
+}
+
+/* rates[i]: samples/s of the loader over a set in LOADER_CASES[i]'s format. */
+static int bench_loaders(const BenchArgs *b, double *rates)
+{
+    char *tmp = make_temp_dir();
+    int rc = tmp ? 0 : 1;
+    for (size_t i = 0; i < COUNT_OF(LOADER_CASES) && !rc; i++) {
+        char *dir = xprintf("%s/%s", tmp, LOADER_CASES[i].folder);
+        rc = write_bench_set(dir, &LOADER_CASES[i]) || (rates[i] = loader_bench(dir, b->batch, b->seconds)) < 0;
+        if (!rc) printf("loader %-53s %10.1f samples/s at batch %d\n", LOADER_CASES[i].label, rates[i], b->batch);
+        fflush(stdout);
+        free(dir);
+    }
+    if (tmp) nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(tmp);
+    return rc;
+}
+
+static void compare_with_training(const BenchArgs *b, const double *generated, const double *loaded)
+{
+    double consumed = b->batch / (b->step_ms / 1000);
+    size_t slowest = 0;
+    printf("training step: %g ms per batch of %d = %.1f samples/s\n", b->step_ms, b->batch, consumed);
+    printf("ratio generator/training, %s (one core): %.2fx\n", GENERATOR_CASES[0].label, generated[0] / consumed);
+    for (size_t i = 0; i < COUNT_OF(LOADER_CASES); i++) {
+        printf("ratio loader/training, %s: %.2fx\n", LOADER_CASES[i].label, loaded[i] / consumed);
+        if (loaded[i] < loaded[slowest]) slowest = i;
+    }
+    double r = loaded[slowest] / consumed;
+    printf("loader %s: %.1fx the training step's consumption (%d samples per %g ms) in its slowest format, %s\n",
+           r >= 1 ? "keeps up" : "does not keep up", r, b->batch, b->step_ms, LOADER_CASES[slowest].label);
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    BenchArgs b = {2, 8, 0};
+    int rc = parse_bench_args(&b, argc, argv);
+    if (rc) return rc;
+    printf("data bench: %d s per measurement (at least one sample or batch), %d-sample loader sets, %ld cores\n",
+           b.seconds, BENCH_SAMPLES, sysconf(_SC_NPROCESSORS_ONLN));
+    double generated[COUNT_OF(GENERATOR_CASES)], loaded[COUNT_OF(LOADER_CASES)];
+    if (bench_generators(&b, generated) || bench_loaders(&b, loaded)) return 1;
+    if (b.step_ms > 0) compare_with_training(&b, generated, loaded);
+    else printf("training step: not given (--step-ms MS sets the rates against it)\n");
+    return 0;
+}
+
 /* ---- dispatch ---- */
 
 static void sub_usage(const char *cmd)
@@ -332,9 +487,25 @@ static void sub_usage(const char *cmd)
                "red = label 0.\n\noptions:\n  --out FILE.png      where to write the sheet\n  --n N               "
                "samples to show (default 8)\n  --split NAME        train, val or test (default train)\n%s",
                MAX_SHOWN_FRAMES, OPEN_FLAGS);
-    else
+    else if (!strcmp(cmd, "check"))
         printf("usage: cssmc data check PATH [options]\n\nReads every record and verifies checksums, "
                "decoding and sizes; exits 1 if any is bad.\n\noptions:\n%s", OPEN_FLAGS);
+    else
+        printf("usage: cssmc data bench [--seconds N] [--batch N] [--step-ms MS]\n\n"
+               "What feeds a training step, measured:\n"
+               "  generators  samples/s on one core: PathTracker at the training bench's %s\n"
+               "              frames, Pathfinder at lra32-hard and pf300-cl14\n"
+               "  loaders     samples/s of the shuffled training loader (its own worker threads,\n"
+               "              nothing else running) over %d-sample PathTracker sets written to a\n"
+               "              temporary folder in each format it reads\n"
+               "  training    given --step-ms, each rate as a multiple of the step's consumption\n"
+               "              (batch / step time), and whether the loader keeps up\n"
+               "`make bench` passes the cpu device's median step time from `cssmc bench`. The exit\n"
+               "status is 0 whether or not the loader keeps up, 1 if a measurement fails.\n\noptions:\n"
+               "  --seconds N         seconds per measurement (default 2; 0: one sample or batch each)\n"
+               "  --batch N           loader batch, and samples per training step (default 8, at most %d)\n"
+               "  --step-ms MS        the training step's time in milliseconds\n",
+               BENCH_FRAMES, BENCH_SAMPLES, BENCH_MAX_BATCH);
 }
 
 int cmd_data(int argc, char **argv)
@@ -346,14 +517,15 @@ int cmd_data(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "gen")) return data_cmd_gen(argc - 1, argv + 1);
     if (!strcmp(cmd, "stats")) return data_cmd_stats(argc - 1, argv + 1);
-    if (strcmp(cmd, "info") && strcmp(cmd, "show") && strcmp(cmd, "check")) {
-        fprintf(stderr, "cssmc data: unknown command '%s' (expected info, show, check, gen or stats)\n", cmd);
+    if (strcmp(cmd, "info") && strcmp(cmd, "show") && strcmp(cmd, "check") && strcmp(cmd, "bench")) {
+        fprintf(stderr, "cssmc data: unknown command '%s' (expected info, show, check, gen, stats or bench)\n", cmd);
         return 2;
     }
     if (wants_help(argc - 1, argv + 1)) {
         sub_usage(cmd);
         return 0;
     }
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     Args a = {cmd, NULL, NULL, {0}, SPLIT_TRAIN, 8, 0};
     dataset_options_init(&a.open);
     int rc = parse_args(&a, argc - 1, argv + 1);

@@ -123,7 +123,9 @@ void loader_position(const Loader *l, int64_t *epoch, int64_t *batch);
  * those an uninterrupted run would have produced. */
 void loader_seek(Loader *l, int64_t epoch, int64_t batch);
 void loader_free(Loader *l);
-/* Samples per second of a shuffled training loader over `dir` (benchmark). */
+/* Samples per second of a shuffled training loader over `dir`, reading its
+ * largest split for about `seconds` seconds and at least one batch
+ * (benchmark); -1 after printing a one-line error. */
 double loader_bench(const char *dir, int batch, int seconds);
 
 /* ---- writers of the released schemas (datawrite.c) ---- */

@@ -342,14 +342,16 @@ double generate_bench(const char *name, int seconds)
 {
     GenSpec g;
     char err[256];
-    if (strchr(name, ':') ? generate_parse_spec(name, &g, err, sizeof err) : generate_init(&g, name)) return -1;
-    uint8_t *buf = xmalloc(generate_sample_bytes(&g));
+    int rc = strchr(name, ':') ? generate_parse_spec(name, &g, err, sizeof err)
+           : generate_init(&g, name) ? errf(err, sizeof err, "unknown generator '%s'", name) : 0;
+    uint8_t *buf = rc ? NULL : xmalloc(generate_sample_bytes(&g));
     double start = now_seconds(), elapsed = 0;
     int64_t done = 0;
-    for (int label; done == 0 || elapsed < seconds; done++, elapsed = now_seconds() - start)
-        if (generate_sample(&g, done, buf, &label, err, sizeof err)) break;
+    for (int label; !rc && (done == 0 || elapsed < seconds); done++, elapsed = now_seconds() - start)
+        rc = generate_sample(&g, done, buf, &label, err, sizeof err);
     free(buf);
-    return elapsed > 0 ? (double)done / elapsed : 0;
+    if (rc) fprintf(stderr, "cssmc: error: %s\n", err);
+    return rc ? -1 : (double)done / MAX(elapsed, 1e-9);
 }
 
 /* ---- Parallel generation ---- */

@@ -200,9 +200,10 @@ void generate_describe(const GenSpec *g, char *buf, size_t len);
 int data_cmd_gen(int argc, char **argv);
 int data_cmd_stats(int argc, char **argv);
 
-/* Benchmark hook for `make bench`: generates samples of `name` (a spec
+/* Benchmark hook for `cssmc data bench`: generates samples of `name` (a spec
  * string, or just "pathfinder" / "pathtracker") on one thread for about
- * `seconds` seconds and returns samples per second per core. */
+ * `seconds` seconds, at least one, and returns samples per second per core;
+ * -1 after printing a one-line error. */
 double generate_bench(const char *name, int seconds);
 
 /* ---- Statistics (stats.c): the properties spec/datasets.md says can be measured ---- */

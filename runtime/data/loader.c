@@ -315,10 +315,12 @@ double loader_bench(const char *dir, int batch, int seconds)
         float *x = xmalloc(sizeof(float) * dataset_sample_floats(d) * (size_t)batch);
         int32_t *y = xmalloc(sizeof(int32_t) * (size_t)batch);
         int64_t samples = 0;
-        double t0 = now_seconds(), t;
+        double t0 = now_seconds(), t = t0;
         int rc = 1;
-        while ((t = now_seconds()) - t0 < seconds && rc >= 0)
+        while (rc >= 0 && (samples == 0 || t - t0 < seconds)) {   /* at least one batch */
             if ((rc = loader_next(l, x, y, err, sizeof err)) == 1) samples += batch;
+            t = now_seconds();
+        }
         rate = rc < 0 ? -1 : samples / (t - t0);
         if (rc < 0) fprintf(stderr, "cssmc: error: %s\n", err);
         free(x);

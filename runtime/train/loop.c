@@ -311,7 +311,7 @@ static int train_step(Run *r, char *err, size_t errlen)
     double t0 = now_seconds(), loss;
     if (next_batch(r, err, errlen)) return -1;
     smoothed_targets(r->y, m->batch, m->classes, r->o->label_smoothing, r->targets);
-    m->step(m, r->x, r->targets, &loss, r->logits);
+    m->step(m, r->st.step, r->x, r->targets, &loss, r->logits);
     int64_t correct;
     xent_loss(r->logits, r->y, m->batch, m->classes, r->o->label_smoothing, NULL, &correct);
     StepInfo si = adamw_step(r->opt, m->params, r->grad_of);

@@ -73,9 +73,12 @@ typedef struct TrainModel {
     size_t sample_floats;    /* floats in one input sample */
     void *ctx;
     /* Forward and backward of one batch at the current parameters: x holds
-     * batch samples, targets batch rows of class weights. Fills the mean
-     * loss, the logits [batch, classes] and the gradients (m->grads). */
-    void (*step)(struct TrainModel *m, const float *x, const float *targets, double *loss, float *logits);
+     * batch samples, targets batch rows of class weights; step (0-based)
+     * seeds the step's random draws (drop-path masks), so a resumed run
+     * draws what the uninterrupted one did. Fills the mean loss, the logits
+     * [batch, classes] and the gradients (m->grads). */
+    void (*step)(struct TrainModel *m, int64_t step, const float *x, const float *targets, double *loss,
+                 float *logits);
     /* Forward only: the logits [batch, classes] of x. */
     void (*forward)(struct TrainModel *m, const float *x, float *logits);
     /* The optimizer's elementwise update on the device (apply NULL: the host loop). */

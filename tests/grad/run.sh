@@ -27,7 +27,8 @@ states="-D s4nd_d_state=8 -D convs5_state_dim=4 -D state_dim=4"
 # of the loss: check them at a scale where central differences can see them.
 attn="-D layer_scale_init=0.5"
 for b in no_gate gated hgru_bi transformer mamba2_seq gdn_seq conv_ssm s4nd s4nd_full \
-         convs5 no_fft no_gate_realspace_seq no_gate_realspace_par; do
+         convs5 no_fft no_gate_realspace_seq no_gate_realspace_par \
+         direct_conv_parallel direct_conv_seq direct_conv_assoc; do
     check "block $b" models/zoo.cssm --block "$b" $small $states $ent
 done
 for b in spatial_attn spatiotemporal_attn; do
@@ -50,6 +51,14 @@ check "block gdn channel, full qkv conv" models/zoo.cssm --block gdn $small -D g
 check "block gdn scalar, no l2/clamp" models/zoo.cssm --block gdn $small -D gate_type=scalar \
     -D use_spectral_l2_norm=false -D no_spectral_clamp=true -D use_input_gates=false \
     -D position_independent_gates=true -D rope_mode=spatiotemporal $opts
+check "block gdn cross_freq 3" models/zoo.cssm --block gdn $small -D cross_freq_conv_size=3 --seed 1 $opts
+check "block gdn factored cross_freq 5" models/zoo.cssm --block gdn $small -D gate_type=factored \
+    -D cross_freq_conv_size=5 --seed 1 $opts
+for b in gdn_int gdn_int_elem gdn_int_qk; do
+    check "block $b" models/zoo.cssm --block "$b" $small --seed 1 $opts
+done
+# image_size 6 crops gdn_int's 7×7 attention kernel; 3×3 is zero-padded instead
+check "block gdn_int attn kernel 3x3" models/zoo.cssm --block gdn_int $small -D attn_kernel_size=3 --seed 1 $opts
 check "block no_gate --scan=assoc" models/zoo.cssm --block no_gate $small --scan assoc $opts
 check "block gdn --scan=assoc" models/zoo.cssm --block gdn $small --scan assoc --seed 1 $opts
 check "block hgru_bi --scan=assoc" models/zoo.cssm --block hgru_bi $small --scan assoc $opts
@@ -76,13 +85,17 @@ check "block no_fft factored" models/zoo.cssm --block no_fft $small -D gate_type
 
 wrap="-D seq_len=3 -D image_size=8 -D embed_dim=8 -D kernel_size=3 -D stem_layers=1 --entries 8"
 for c in no_gate gated hgru_bi transformer gdn mamba2_seq gdn_seq conv_ssm s4nd s4nd_full convs5 \
-         no_gate_realspace_seq no_gate_realspace_par; do
+         no_gate_realspace_seq no_gate_realspace_par direct_conv_parallel direct_conv_seq direct_conv_assoc; do
     check "simple cssm=$c" models/simple.cssm -D cssm=$c $wrap $states --seed 1
 done
 # no_fft's C gate is shared over the channels that RMSNorm then rescales, so the loss sees it only
 # through RMSNorm's 1e-6: its gradient is about 1e-6 of the others and differences resolve it to
 # a few digits only where |C·S| is small (seed 1 has such a pixel); seed 0 has none.
 check "simple cssm=no_fft" models/simple.cssm -D cssm=no_fft $wrap
+for c in gdn_int gdn_int_elem gdn_int_qk; do
+    check "simple cssm=$c" models/simple.cssm -D cssm=$c $wrap --seed 1
+done
+check "simple cssm=gdn cross_freq 3" models/simple.cssm -D cssm=gdn $wrap -D cross_freq_conv_size=3 --seed 1
 check "simple cssm=spatial_attn" models/simple.cssm -D cssm=spatial_attn $wrap $attn
 
 # wrapper options, around the cheapest block

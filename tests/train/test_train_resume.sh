@@ -11,7 +11,8 @@
 # parameters, optimizer moments, counters and position), metrics.jsonl must
 # hold only whole lines, no temporary file may remain, and train.log must
 # say it resumed. If B finishes before it can be killed, the run is made
-# longer and tried again.
+# longer and tried again. Two models: sCSSM, and a spatial-attention block
+# with drop-path, whose random masks must follow the step, not the process.
 set -u
 cd "${CSSM_ROOT:-.}"
 CSSMC=${CSSMC:-build/cssmc}
@@ -24,7 +25,7 @@ tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
-MODEL="models/simple.cssm -D cssm=no_gate -D stem_mode=pathtracker -D seq_len=2 -D embed_dim=4 -D pool_type=max"
+SMALL="-D seq_len=2 -D embed_dim=4 -D pool_type=max"
 DATA="--data pathtracker:gen,n=90,frames=4,dist=1 $DEVICE"
 KILL_AT=9
 
@@ -52,24 +53,35 @@ attempt() {  # steps: 0 = compared, 1 = could not kill in time, 2 = error
     return 0
 }
 
-steps=40
-for try in 1 2 3 4; do
-    attempt $steps
-    rc=$?
-    [ $rc -eq 1 ] || break
-    steps=$((steps * 4))
-done
-[ $rc -eq 1 ] && { echo "FAIL: the run always finished before it could be killed"; exit 1; }
-[ $rc -eq 0 ] || { echo "FAIL: a training command failed"; exit 1; }
+# resume_case NAME -D...: runs the comparison for one model; 0 when it holds.
+resume_case() {
+    name=$1; shift
+    MODEL="models/simple.cssm $SMALL $*"
+    steps=40
+    for try in 1 2 3 4; do
+        attempt $steps
+        rc=$?
+        [ $rc -eq 1 ] || break
+        steps=$((steps * 4))
+    done
+    [ $rc -eq 1 ] && { echo "FAIL: $name: the run always finished before it could be killed"; return 1; }
+    [ $rc -eq 0 ] || { echo "FAIL: $name: a training command failed"; return 1; }
+    fail=0
+    for f in last.safetensors best.safetensors; do
+        cmp -s "$tmp/a/$f" "$tmp/b/$f" || { echo "FAIL: $name: $f differs between the uninterrupted and the resumed run"; fail=1; }
+    done
+    ls "$tmp/b" | grep -q '\.tmp\.' && { echo "FAIL: $name: temporary checkpoints left in the run directory"; fail=1; }
+    grep -q "resumed" "$tmp/b/train.log" || { echo "FAIL: $name: train.log does not record the resume"; fail=1; }
+    bad=$(grep -vc '^{.*}$' "$tmp/b/metrics.jsonl")
+    [ "$bad" -eq 0 ] || { echo "FAIL: $name: metrics.jsonl has $bad torn lines"; fail=1; }
+    [ "$(tail -c 1 "$tmp/b/metrics.jsonl" | od -An -c | tr -d ' ')" = '\n' ] ||
+        { echo "FAIL: $name: metrics.jsonl does not end with a newline"; fail=1; }
+    [ $fail -eq 0 ] && echo "$name: resume after kill -9 at step >= $KILL_AT of $steps: identical checkpoints"
+    return $fail
+}
 
-fail=0
-for f in last.safetensors best.safetensors; do
-    cmp -s "$tmp/a/$f" "$tmp/b/$f" || { echo "FAIL: $f differs between the uninterrupted and the resumed run"; fail=1; }
-done
-ls "$tmp/b" | grep -q '\.tmp\.' && { echo "FAIL: temporary checkpoints left in the run directory"; fail=1; }
-grep -q "resumed" "$tmp/b/train.log" || { echo "FAIL: train.log does not record the resume"; fail=1; }
-bad=$(grep -vc '^{.*}$' "$tmp/b/metrics.jsonl")
-[ "$bad" -eq 0 ] || { echo "FAIL: metrics.jsonl has $bad torn lines"; fail=1; }
-[ "$(tail -c 1 "$tmp/b/metrics.jsonl" | od -An -c | tr -d ' ')" = '\n' ] || { echo "FAIL: metrics.jsonl does not end with a newline"; fail=1; }
-[ $fail -eq 0 ] && echo "resume after kill -9 at step >= $KILL_AT of $steps: identical checkpoints"
-exit $fail
+status=0
+resume_case no_gate -D cssm=no_gate -D stem_mode=pathtracker || status=1
+resume_case "spatial_attn with drop-path" -D cssm=spatial_attn -D drop_path_rate=0.3 -D num_heads=2 \
+    -D stem_layers=2 || status=1
+exit $status

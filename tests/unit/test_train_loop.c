@@ -73,7 +73,8 @@ static void fake_forward(TrainModel *m, const float *x, float *logits)
 }
 
 /* Mean cross-entropy against the given targets, and its gradients. */
-static void fake_step(TrainModel *m, const float *x, const float *targets, double *loss, float *logits)
+static void fake_step(TrainModel *m, int64_t step, const float *x, const float *targets, double *loss,
+                      float *logits)
 {
     Fake *fk = m->ctx;
     fake_forward(m, x, logits);

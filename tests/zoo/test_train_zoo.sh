@@ -11,8 +11,9 @@ fail=0
 data="pathtracker:gen,n=12,frames=4"
 small="-D embed_dim=8 -D seq_len=4 -D image_size=32 -D stem_layers=2 -D kernel_size=3"
 states="-D s4nd_d_state=8 -D convs5_state_dim=4 -D state_dim=4"
-for m in no_gate gated gdn gdn_d2 hgru_bi transformer kqv spatial_attn spatiotemporal_attn mamba2_seq \
-         gdn_seq conv_ssm s4nd s4nd_full convs5 no_fft no_gate_realspace_seq no_gate_realspace_par; do
+for m in no_gate gated gdn gdn_d2 gdn_int gdn_int_elem gdn_int_qk hgru_bi transformer kqv spatial_attn \
+         spatiotemporal_attn mamba2_seq gdn_seq conv_ssm s4nd s4nd_full convs5 no_fft no_gate_realspace_seq \
+         no_gate_realspace_par direct_conv_parallel direct_conv_seq direct_conv_assoc; do
     out="$tmp/$m"
     if ! log=$("$CSSMC" train models/simple.cssm -D cssm=$m $small $states --data "$data" --steps 20 --batch 4 \
                --device ref --out "$out" --quiet 2>&1); then
