@@ -811,7 +811,7 @@ static Value fn_max_pool(Builder *b, Args *a)
  * that the trainer draws anew each step. */
 static Value fn_drop_path(Builder *b, Args *a)
 {
-    Value x = arg_get(a, NULL, 0), rate = arg_get(a, "rate", 1);
+    Value rate = arg_get(a, "rate", 1);
     if (!v_is_number(rate)) {
         diag_error(arg_loc(a, "rate", 1), "drop_path needs a static rate");
         return v_error();
@@ -830,7 +830,7 @@ static Value fn_drop_path(Builder *b, Args *a)
         diag_error(a->call, "drop_path(x, rate, per = [B, ...]) needs the axes one draw covers");
         return v_error();
     }
-    if (r == 0 || !b->training) return x;
+    if (r == 0 || !b->training) return v_tensor(xn);
     const Shape *xs = shp(b, xn);
     Shape us = {.rank = n};
     for (int i = 0; i < n; i++) us.label[i] = xs->label[axes[i]], us.size[i] = xs->size[axes[i]];

@@ -832,19 +832,26 @@ static int add_buffer(Lowered *p, int node, DType dt, int64_t numel, bool keep)
     return p->bufs.len - 1;
 }
 
+/* Begins a map kernel that rewrites buf (shape s) in place, after an FFT
+ * step; returns the Val of the element it rewrites. */
+static int begin_in_place(KB *kb, Lowered *p, Kernel *k, int id, const char *suffix, int buf, const Shape *s)
+{
+    KSpace dom = space_of_shape(s);
+    kb_begin(kb, p, k, KK_MAP, id, suffix, &dom);
+    k->out_buf = buf;
+    k->out_ix = ix_offset(kb->A, s, kb->var);
+    return load_buf(kb, buf, k->out_ix);
+}
+
 /* Multiplies each spectral element of buf (shape sp) by (edge re, edge im) on
  * the DC and Nyquist columns of axis w and by (inner re, inner im) elsewhere,
  * after conjugating it when conj is set: runtime/ref_fft.c's scale_columns. */
 static void spectral_scale(Lowered *p, int id, int buf, const Shape *sp, int w, int64_t W, const double *edge,
                            const double *inner, bool conj)
 {
-    KSpace dom = space_of_shape(sp);
     Kernel k;
     KB kb;
-    kb_begin(&kb, p, &k, KK_MAP, id, "_scale", &dom);
-    k.out_buf = buf;
-    k.out_ix = ix_offset(kb.A, sp, kb.var);
-    int z = load_buf(&kb, buf, k.out_ix);
+    int z = begin_in_place(&kb, p, &k, id, "_scale", buf, sp);
     if (conj) z = val_op(&kb, IR_CONJ, DT_C64, z, 0, 0);
     int re = val_op(&kb, IR_REAL, DT_F32, z, 0, 0), im = val_op(&kb, IR_IMAG, DT_F32, z, 0, 0);
     int side[2];
@@ -863,13 +870,10 @@ static void spectral_scale(Lowered *p, int id, int buf, const Shape *sp, int w, 
 /* buf (shape sh, f32) *= s, after the transform, where the reference scales. */
 static void real_scale(Lowered *p, int id, int buf, const Shape *sh, double s)
 {
-    KSpace dom = space_of_shape(sh);
     Kernel k;
     KB kb;
-    kb_begin(&kb, p, &k, KK_MAP, id, "_norm", &dom);
-    k.out_buf = buf;
-    k.out_ix = ix_offset(kb.A, sh, kb.var);
-    k.result = val_op(&kb, IR_MUL, DT_F32, load_buf(&kb, buf, k.out_ix), val_double(&kb, s), 0);
+    int x = begin_in_place(&kb, p, &k, id, "_norm", buf, sh);
+    k.result = val_op(&kb, IR_MUL, DT_F32, x, val_double(&kb, s), 0);
     kb_finish(&kb, shape_numel(sh));
 }
 

@@ -2,14 +2,12 @@
 # test_cuda_compile.sh: every generated CUDA kernel of every model compiles with NVRTC for sm_80
 # and sm_90 (NVRTC needs no GPU or driver): `cssmc compile` of the SimpleCSSM wrapper around each
 # key of tests/exec/kernel_counts, forward graph and differentiated graph, and the fused AdamW
-# update (`--optimizer`, one kernel), at the small sizes of
-# test_models_cpu.sh; a kernel that fails to compile fails the test with NVRTC's log. The cubins
+# update (`--optimizer`, one kernel), at the sizes of tests/exec/small_sizes.sh; a kernel that fails to compile fails the test with NVRTC's log. The cubins
 # land in the kernel cache, where the cuda device finds them. Exits 77 without libnvrtc.
 set -u
 cd "$CSSM_ROOT"
 table=tests/exec/kernel_counts
-small="-D seq_len=3 -D image_size=8 -D embed_dim=8 -D kernel_size=3 -D stem_layers=1 -D s4nd_d_state=8
-       -D convs5_state_dim=4 -D state_dim=4"
+. tests/exec/small_sizes.sh
 
 if [ "${1:-}" = one ]; then   # one key counts(4) flags...
     key=$2; shift 6

@@ -2,7 +2,8 @@
 # test_models_cpu.sh: every model of the zoo on the cpu device against the reference executor,
 # and its kernel counts.
 #
-# For each registry key in tests/exec/kernel_counts (at small sizes: T=3, 8x8 images, C=8):
+# For each registry key in tests/exec/kernel_counts (at tests/exec/small_sizes.sh's sizes: T=3,
+# 8x8 images, C=8):
 #   - `cssmc gradcheck --device cpu --entries 0` of the SimpleCSSM wrapper around the block
 #     (models/simple.cssm -D cssm=KEY) and of the block alone (models/zoo.cssm --block KEY): the
 #     forward output and every parameter gradient of the differentiated graph, compiled C against
@@ -15,10 +16,7 @@
 set -u
 cd "$CSSM_ROOT"
 table=tests/exec/kernel_counts
-small="-D seq_len=3 -D image_size=8 -D embed_dim=8 -D kernel_size=3 -D stem_layers=1 -D s4nd_d_state=8
-       -D convs5_state_dim=4 -D state_dim=4"
-block_small="-D seq_len=3 -D image_size=6 -D embed_dim=8 -D kernel_size=3 -D s4nd_d_state=8
-       -D convs5_state_dim=4 -D state_dim=4"
+. tests/exec/small_sizes.sh
 
 launches() {  # cssmc command and arguments: prints the launch count of its -dL dump
     "$CSSMC" "$@" -dL 2>/dev/null | sed -n 's/^## kernels: \([0-9]*\) .*/\1/p'

@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_models_cuda.sh: every model of the zoo on the cuda device against the reference executor.
-# For each key of tests/exec/kernel_counts, at tests/exec/test_models_cpu.sh's small sizes:
+# For each key of tests/exec/kernel_counts, at the sizes of tests/exec/small_sizes.sh:
 # `cssmc gradcheck --device cuda --entries 0` of the SimpleCSSM wrapper around the block and of
 # the block alone compares the forward output and every parameter gradient (CUDA kernels and
 # cuFFT in f32) with the reference (f32), max relative error below 1e-5, and checks that a
@@ -9,10 +9,7 @@
 set -u
 cd "$CSSM_ROOT"
 table=tests/exec/kernel_counts
-small="-D seq_len=3 -D image_size=8 -D embed_dim=8 -D kernel_size=3 -D stem_layers=1 -D s4nd_d_state=8
-       -D convs5_state_dim=4 -D state_dim=4"
-block_small="-D seq_len=3 -D image_size=6 -D embed_dim=8 -D kernel_size=3 -D s4nd_d_state=8
-       -D convs5_state_dim=4 -D state_dim=4"
+. tests/exec/small_sizes.sh
 
 probe=$("$CSSMC" gradcheck models/simple.cssm -D cssm=no_gate $small --entries 0 --device cuda 2>&1)
 case $probe in
