@@ -353,7 +353,7 @@ static bool *dependence_on_params(Graph *g, int upto)
     bool *needs = xcalloc((size_t)upto + 1, sizeof *needs);
     for (int i = 0; i <= upto; i++) {
         Node *n = node_at(g, i);
-        needs[i] = n->op == IR_PARAM;
+        needs[i] = n->op == IR_PARAM && !g->params.data[n->attr.index].state;
         for (int k = 0; k < n->nin && !needs[i]; k++) needs[i] = needs[n->in[k]];
     }
     return needs;
@@ -381,7 +381,7 @@ void differentiate(Graph *g)
     g->grads.len = 0;
     for (int p = 0; p < g->params.len; p++) {
         int node = g->params.data[p].node, ct = node <= out ? ad.ct[node] : -1;
-        vec_push(&g->grads, ct);
+        vec_push(&g->grads, g->params.data[p].state ? -1 : ct);
     }
     free(ad.ct);
     free(ad.needs);

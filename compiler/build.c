@@ -168,11 +168,15 @@ int declare_param(Builder *b, Inst *in, const char *name, const Shape *shape, In
     return declare_param_path(b, param_path(in, name), shape, init, loc);
 }
 
-int declare_param_path(Builder *b, const char *path, const Shape *shape, Init init, Loc loc)
+static int declare_variable(Builder *b, const char *path, const Shape *shape, Init init, bool state, Loc loc)
 {
     for (int i = 0; i < b->g->params.len; i++) {
         Param *p = &b->g->params.data[i];
         if (p->path != path) continue;
+        if (p->state != state) {
+            diag_error(loc, "%s is declared both as a parameter and as a running statistic", path);
+            return -1;
+        }
         if (!shape_equal(&p->shape, shape)) {
             char x[256], y[256];
             diag_error(loc, "parameter %s is used with shape %s, but was created as %s", path,
@@ -183,9 +187,19 @@ int declare_param_path(Builder *b, const char *path, const Shape *shape, Init in
     }
     Attr a = {.index = b->g->params.len};
     int node = ir_add(b->g, IR_PARAM, DT_F32, shape, NULL, 0, &a, loc);
-    Param p = {.path = path, .shape = *shape, .init = init, .node = node, .loc = loc};
+    Param p = {.path = path, .shape = *shape, .init = init, .node = node, .state = state, .loc = loc};
     vec_push(&b->g->params, p);
     return node;
+}
+
+int declare_param_path(Builder *b, const char *path, const Shape *shape, Init init, Loc loc)
+{
+    return declare_variable(b, path, shape, init, false, loc);
+}
+
+int declare_state_path(Builder *b, const char *path, const Shape *shape, Init init, Loc loc)
+{
+    return declare_variable(b, path, shape, init, true, loc);
 }
 
 /* ---- hyperparameters and -D overrides ---- */
@@ -742,7 +756,7 @@ static void check_overrides_used(Builder *b)
 }
 
 Graph *build_model(const Module *root, const char *model_name, Override *ov, int nov, int64_t batch,
-                   bool training)
+                   BuildMode mode)
 {
     Item *model = find_model(root, model_name ? intern(model_name) : NULL);
     if (!model) {
@@ -750,7 +764,7 @@ Graph *build_model(const Module *root, const char *model_name, Override *ov, int
                    model_name ? model_name : "", model_name ? " " : "");
         return NULL;
     }
-    Builder b = {.g = graph_new(), .root = root, .batch = batch, .training = training, .loc = model->loc};
+    Builder b = {.g = graph_new(), .root = root, .batch = batch, .mode = mode, .loc = model->loc};
     for (int i = 0; i < nov; i++) vec_push(&b.overrides, ov[i]);
     Inst top = {.path = "", .mod = root, .hyper = scope_new(NULL)};
     Value *args = xcalloc((size_t)model->formals.len + 1, sizeof(Value));
@@ -807,14 +821,14 @@ static int64_t harness_size(Builder *b, const char *name, int64_t dflt)
     return v;
 }
 
-Graph *build_block(const Module *root, const char *block, Override *ov, int nov, int64_t batch)
+Graph *build_block(const Module *root, const char *block, Override *ov, int nov, int64_t batch, BuildMode mode)
 {
     Item *it = module_lookup(root, NULL, intern(block));
     if (!it || (it->kind != I_BLOCK && it->kind != I_ALIAS)) {
         diag_error((Loc){0}, "no block named '%s' in %s or its imports", block, root->path);
         return NULL;
     }
-    Builder b = {.g = graph_new(), .root = root, .batch = batch, .loc = it->loc};
+    Builder b = {.g = graph_new(), .root = root, .batch = batch, .mode = mode, .loc = it->loc};
     const Module *mod = module_of_item(root, it);
     Value blk = item_value(&b, NULL, it, mod ? mod : root, it->loc);
     if (blk.kind != V_BLOCK) {

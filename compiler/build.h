@@ -103,12 +103,23 @@ typedef struct Override {
     bool used;
 } Override;
 
+/* What a graph is built for. The training graph: drop_path draws its masks
+ * from random inputs named "rng.*" (fed U[0, 1) each step by the trainer),
+ * and BatchNorm normalises with the batch's statistics and probes its
+ * running averages' next values. bn_batch_stats: BatchNorm uses the batch's
+ * statistics outside training too (the reference's --bn_train_mode);
+ * otherwise it uses its running averages. */
+typedef struct BuildMode {
+    bool training;
+    bool bn_batch_stats;
+} BuildMode;
+
 struct Builder {
     Graph *g;
     const Module *root;
     Vec(Override) overrides;
     int64_t batch;       /* the size of an unbound model input axis named B */
-    bool training;       /* the training graph: drop_path draws its masks */
+    BuildMode mode;
     Loc loc;             /* the model's location, for errors without a better place */
 };
 
@@ -181,6 +192,8 @@ Value lookup_name(Builder *b, Inst *in, Scope *s, const char *name, Loc loc);
 const char *param_path(Inst *in, const char *name);
 int declare_param(Builder *b, Inst *in, const char *name, const Shape *shape, Init init, Loc loc);
 int declare_param_path(Builder *b, const char *path, const Shape *shape, Init init, Loc loc);
+/* A state (Param.state): a running statistic at path, initialised by init. */
+int declare_state_path(Builder *b, const char *path, const Shape *shape, Init init, Loc loc);
 bool bind_pattern(Builder *b, Inst *in, Scope *s, Type *t, Value *v, Loc loc);
 Init eval_init(Builder *b, Inst *in, Scope *s, Expr *e);
 
@@ -221,9 +234,7 @@ Value step_read_carry(StepCtx *st, int k, Loc loc);
 bool step_assign(StepCtx *st, const char *name, Value v, Loc loc);
 
 /* The model entry (build.c). */
-/* training: the graph a training step runs (drop_path masks from random
- * inputs named "rng.*", fed U[0, 1) values each step by the trainer). */
 Graph *build_model(const Module *root, const char *model_name, Override *ov, int nov, int64_t batch,
-                   bool training);
+                   BuildMode mode);
 
 #endif

@@ -830,7 +830,7 @@ static Value fn_drop_path(Builder *b, Args *a)
         diag_error(a->call, "drop_path(x, rate, per = [B, ...]) needs the axes one draw covers");
         return v_error();
     }
-    if (r == 0 || !b->training) return v_tensor(xn);
+    if (r == 0 || !b->mode.training) return v_tensor(xn);
     const Shape *xs = shp(b, xn);
     Shape us = {.rank = n};
     for (int i = 0; i < n; i++) us.label[i] = xs->label[axes[i]], us.size[i] = xs->size[axes[i]];

@@ -78,6 +78,8 @@ static int parse_flag(int argc, char **argv, int *i, unsigned acc, Options *o)
         if (strcmp(v, "seq") && strcmp(v, "assoc")) return usage_error(cmd, "--scan expects seq or assoc, got '%s'", v);
         return o->scan_assoc = !strcmp(v, "assoc"), 0;
     }
+    if ((acc & OPT_MODEL) && !strcmp(a, "--training")) return o->mode.training = true, 0;
+    if ((acc & OPT_MODEL) && !strcmp(a, "--bn-train-mode")) return o->mode.bn_batch_stats = true, 0;
     if ((acc & OPT_BLOCK) && (v = flag_value(argc, argv, i, "--block"))) return o->block = v, 0;
     if ((acc & OPT_EXEC) && (v = flag_value(argc, argv, i, "--device"))) {
         Device d;
@@ -237,8 +239,8 @@ Graph *compile_model(Options *o, bool grad)
         ast_print(stdout, m->prog);
     }
     if (!check_override_names(o, m)) exit(2);
-    Graph *g = o->block ? build_block(m, o->block, o->overrides.data, o->overrides.len, o->batch)
-                        : build_model(m, o->model_name, o->overrides.data, o->overrides.len, o->batch, o->training);
+    Graph *g = o->block ? build_block(m, o->block, o->overrides.data, o->overrides.len, o->batch, o->mode)
+                        : build_model(m, o->model_name, o->overrides.data, o->overrides.len, o->batch, o->mode);
     if (!g) return NULL;
     verified(g, "build");
     set_scan_order(o, g);
@@ -260,7 +262,7 @@ Graph *compile_model(Options *o, bool grad)
 
 Graph *compile_training(Options *o)
 {
-    o->training = true;
+    o->mode.training = true;
     Graph *g = compile_model(o, false);
     if (!g) return NULL;
     append_xent_loss(g);
@@ -283,6 +285,9 @@ static const char summary_usage[] =
     "  --batch N       batch size of the model input (default 2)\n"
     "  --model NAME    which model of the file (default: the first)\n"
     "  --scan ORDER    seq (default) or assoc: the order executors evaluate scans in\n"
+    "  --training      the training-mode graph: drop-path masks as inputs \"rng.*\", BatchNorm\n"
+    "                  with batch statistics, probing its running averages' next values\n"
+    "  --bn-train-mode BatchNorm with batch statistics outside training too\n"
     "  -dLETTERS       print the IR after: P parse, S shapes, A autodiff, O simplify,\n"
     "                  F fusion (the groups), L lowering (the kernel list)\n";
 
@@ -296,8 +301,13 @@ static void print_summary(Options *o, Graph *g)
     }
     Node *out = node_at(g, g->output);
     printf("output : %s\n", shape_str(out->dtype, &out->shape, buf, sizeof buf));
+    int tensors = 0;
+    for (int i = 0; i < g->params.len; i++) tensors += !g->params.data[i].state;
     printf("parameters: %lld\n", (long long)graph_param_count(g));
-    printf("parameter tensors: %d\n", g->params.len);
+    printf("parameter tensors: %d\n", tensors);
+    if (tensors < g->params.len)
+        printf("running statistics: %lld in %d tensors (not trained)\n", (long long)graph_state_count(g),
+               g->params.len - tensors);
     printf("nodes: %d\n", g->nodes.len);
     for (int i = 0; i < g->probes.len; i++) printf("probe %s\n", g->probes.data[i].name);
 }
@@ -336,7 +346,8 @@ int cmd_check(int argc, char **argv)
 
 static const char params_usage[] =
     "usage: cssmc params MODEL.cssm [-D name=value]... [-I dir]... [--model NAME]\n"
-    "Lists every parameter: path, shape, initialiser, element count.\n";
+    "Lists every parameter: path, shape, initialiser, element count; then the running\n"
+    "statistics (BatchNorm's averages), which are kept and saved but not trained.\n";
 
 static const char *init_name(Init in, char *buf, size_t n)
 {
@@ -359,10 +370,12 @@ int cmd_params(int argc, char **argv)
     char sbuf[256], ibuf[64];
     for (int i = 0; i < g->params.len; i++) {
         Param *p = &g->params.data[i];
-        printf("%-40s %-28s %-18s %lld\n", p->path, shape_str(DT_F32, &p->shape, sbuf, sizeof sbuf),
-               init_name(p->init, ibuf, sizeof ibuf), (long long)shape_numel(&p->shape));
+        printf("%-40s %-28s %-18s %lld%s\n", p->path, shape_str(DT_F32, &p->shape, sbuf, sizeof sbuf),
+               init_name(p->init, ibuf, sizeof ibuf), (long long)shape_numel(&p->shape),
+               p->state ? "  (running statistic)" : "");
     }
     printf("parameters: %lld\n", (long long)graph_param_count(g));
+    if (graph_state_count(g)) printf("running statistics: %lld\n", (long long)graph_state_count(g));
     graph_free(g);
     return 0;
 }

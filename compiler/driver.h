@@ -21,7 +21,7 @@ typedef struct Options {
     const char *device;         /* ref, cpu or cuda; with OPT_EXEC, the default device if not given */
     bool f64;
     bool scan_assoc;            /* --scan=assoc: SCAN nodes in associative_scan's tree order */
-    bool training;              /* set by compile_training: build the training-mode graph */
+    BuildMode mode;             /* --training (and compile_training), --bn-train-mode */
     uint64_t seed;
     const char *input, *out;
     Vec(const char *) rest;     /* positional arguments after the model */
@@ -29,7 +29,7 @@ typedef struct Options {
 
 /* Flags each command accepts, for parse_options. */
 enum {
-    OPT_MODEL = 1 << 0,     /* -D, -I, --batch, --model, -d, --scan */
+    OPT_MODEL = 1 << 0,     /* -D, -I, --batch, --model, -d, --scan, --training, --bn-train-mode */
     OPT_EXEC = 1 << 1,      /* --device, --f64, --seed */
     OPT_IO = 1 << 2,        /* --input, --out */
     OPT_BLOCK = 1 << 3,     /* --block */
@@ -62,7 +62,7 @@ const char *models_dir(void);
 
 /* Block-alone instantiation for --block (build.c): a random-input harness
  * f32[B, T, H, W, C] with sizes from -D batch/seq_len/image_size/embed_dim. */
-Graph *build_block(const Module *root, const char *block, Override *ov, int nov, int64_t batch);
+Graph *build_block(const Module *root, const char *block, Override *ov, int nov, int64_t batch, BuildMode mode);
 
 /* The simplify pass (simplify.c): folds algebraic identities, merges
  * duplicate nodes and drops dead ones, rebuilding the graph compactly. */

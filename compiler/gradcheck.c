@@ -15,7 +15,7 @@
  * With --device cpu or cuda (the default is the fastest device present),
  * gradcheck also runs the differentiated graph on that device and on the
  * reference executor, both in f32 on the same values, and compares the
- * output and every gradient by the same relative error (tolerance
+ * output, every gradient and every probe by the same relative error (tolerance
  * --device-tol, default 1e-5). --entries 0 skips the finite differences.
  * --stats prints the runtime's counters, including those of a second device
  * run, where nothing may compile or plan. */
@@ -33,10 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Values of every parameter and every input; seed is the output cotangent
+ * (the input d_output), one of inputs. */
 typedef struct Feed {
     double **params;
-    double *input;
-    double *seed;
+    double **inputs;
+    const double *seed;
 } Feed;
 
 static int64_t numel_of(Graph *g, int node)
@@ -51,13 +53,24 @@ static double *random_normal(int64_t n, Rng *r)
     return v;
 }
 
+/* Standard-normal values for every input, but U[0, 1) for the random
+ * inputs ("rng.*") of a training-mode graph, as the trainer feeds them. */
+static double **random_inputs(Graph *g, Rng *r)
+{
+    double **v = xcalloc((size_t)g->inputs.len, sizeof(double *));
+    for (int i = 0; i < g->inputs.len; i++) {
+        int64_t n = numel_of(g, g->inputs.data[i].node);
+        bool uniform = !strncmp(g->inputs.data[i].name, "rng.", 4);
+        v[i] = uniform ? xmalloc(sizeof(double) * (size_t)(n ? n : 1)) : random_normal(n, r);
+        for (int64_t j = 0; uniform && j < n; j++) v[i][j] = rng_uniform(r);
+    }
+    return v;
+}
+
 static void feed_all(RefExec *rx, Graph *g, Feed *f)
 {
     for (int p = 0; p < g->params.len; p++) ref_set(rx, g->params.data[p].node, f->params[p]);
-    for (int i = 0; i < g->inputs.len; i++) {
-        int node = g->inputs.data[i].node;
-        ref_set(rx, node, node == g->loss_seed ? f->seed : f->input);
-    }
+    for (int i = 0; i < g->inputs.len; i++) ref_set(rx, g->inputs.data[i].node, f->inputs[i]);
 }
 
 /* The rounding level of the loss in f64: 64 ulps of sum |y_i w_i| (the FFTs,
@@ -218,7 +231,7 @@ static void feed_exec(Exec *e, Graph *g, Feed *f)
     }
     for (int i = 0; i < g->inputs.len; i++) {
         int node = g->inputs.data[i].node;
-        float *v = to_f32(node == g->loss_seed ? f->seed : f->input, numel_of(g, node));
+        float *v = to_f32(f->inputs[i], numel_of(g, node));
         exec_set(e, node, v);
         free(v);
     }
@@ -275,6 +288,11 @@ static int device_check(Graph *g, Device d, Feed *f, const CheckFlags *cf)
         printf("device %s: %-36s rel error %.3e\n", device_name(d), g->params.data[p].path, e);
         worst = fmax(worst, e), checked++;
     }
+    for (int i = 0; i < g->probes.len; i++) {
+        double e = node_error(dev, ref, g, g->probes.data[i].node);
+        printf("device %s: probe %-30s rel error %.3e\n", device_name(d), g->probes.data[i].name, e);
+        worst = fmax(worst, e), checked++;
+    }
     exec_free(dev);
     exec_free(ref);
     printf("device %s vs ref (f32): max relative error %.3e over %d tensors (tolerance %.1e)\n", device_name(d),
@@ -301,6 +319,7 @@ static int finite_difference_check(Graph *g, Feed *f, Rng *rng, const CheckFlags
     double noise = loss_noise(g, f, scratch), worst = 0;
     int checked = 0, compared = 0, kinks = 0;
     for (int p = 0; p < g->params.len; p++) {
+        if (g->params.data[p].state) continue;   /* running statistics: not differentiated */
         int gn = g->grads.data[p];
         int64_t n = shape_numel(&g->params.data[p].shape);
         double *grad = xcalloc((size_t)n, sizeof(double));
@@ -344,16 +363,16 @@ int cmd_gradcheck(int argc, char **argv)
     Rng r = rng_new(o.seed + 1);
     Feed f = {.params = xcalloc((size_t)g->params.len + 1, sizeof(double *))};
     init_params(g, o.seed, f.params);
-    int x = g->inputs.data[0].node;
-    f.input = random_normal(numel_of(g, x), &r);
-    f.seed = random_normal(numel_of(g, g->output), &r);
+    f.inputs = random_inputs(g, &r);
+    for (int i = 0; i < g->inputs.len; i++)
+        if (g->inputs.data[i].node == g->loss_seed) f.seed = f.inputs[i];
     rc = cf.entries > 0 ? finite_difference_check(g, &f, &r, &cf) : 0;
     if (d != DEV_REF && device_check(g, d, &f, &cf)) rc = 1;
     if (cf.stats) print_stats();
     for (int p = 0; p < g->params.len; p++) free(f.params[p]);
     free(f.params);
-    free(f.input);
-    free(f.seed);
+    for (int i = 0; i < g->inputs.len; i++) free(f.inputs[i]);
+    free(f.inputs);
     graph_free(g);
     return rc;
 }

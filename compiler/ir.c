@@ -105,9 +105,13 @@ int ir_const(Graph *g, double re, double im, DType dt, const Shape *shape, Loc l
     return ir_add(g, IR_CONST, dt, shape, NULL, 0, &a, loc);
 }
 
-int64_t graph_param_count(const Graph *g)
+static int64_t count_elements(const Graph *g, bool state)
 {
     int64_t n = 0;
-    for (int i = 0; i < g->params.len; i++) n += shape_numel(&g->params.data[i].shape);
+    for (int i = 0; i < g->params.len; i++)
+        if (g->params.data[i].state == state) n += shape_numel(&g->params.data[i].shape);
     return n;
 }
+
+int64_t graph_param_count(const Graph *g) { return count_elements(g, false); }
+int64_t graph_state_count(const Graph *g) { return count_elements(g, true); }

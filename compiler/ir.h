@@ -96,11 +96,16 @@ typedef struct Init {
                                 RAMP: element i (row-major) = a + b i; SQRT_RAMP: sqrt(a + b i) */
 } Init;
 
+/* A parameter of the model, or (state) one of its running statistics:
+ * a variable the optimizer never sees, with no gradient and not counted
+ * among the parameters (Flax's batch_stats). A training graph probes each
+ * state's next value under the state's own path. */
 typedef struct Param {
     const char *path;        /* "cssm_0.out_proj.kernel" */
     Shape shape;             /* in declaration order; fans follow Flax (in -2, out -1) */
     Init init;
     int node;
+    bool state;
     Loc loc;
 } Param;
 
@@ -146,7 +151,9 @@ int verify_graph(Graph *g, const char *after);
 void print_graph(FILE *out, Graph *g);
 void print_node(FILE *out, Graph *g, int id);
 
+/* Elements of the trained parameters, and of the states (running statistics). */
 int64_t graph_param_count(const Graph *g);
+int64_t graph_state_count(const Graph *g);
 
 /* Appends the backward pass (autodiff.c): adds the INPUT d_output (the
  * cotangent of g->output, recorded in g->loss_seed) and sets g->grads. */

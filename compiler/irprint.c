@@ -91,7 +91,7 @@ void print_graph(FILE *out, Graph *g)
     char buf[512];
     for (int i = 0; i < g->params.len; i++) {
         const Param *p = &g->params.data[i];
-        fprintf(out, "param %s : %s\n", p->path, shape_str(DT_F32, &p->shape, buf, sizeof buf));
+        fprintf(out, "%s %s : %s\n", p->state ? "state" : "param", p->path, shape_str(DT_F32, &p->shape, buf, sizeof buf));
     }
     for (int i = 0; i < g->nodes.len; i++) print_node(out, g, i);
     if (g->output >= 0) fprintf(out, "output %%%d\n", g->output);

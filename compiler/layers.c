@@ -4,8 +4,8 @@
  * A layer is a block value made by `param name = layer(...)`; applying it to
  * a tensor creates its parameters under the instance's path (Flax names and
  * layouts: dense kernel [in, out], conv kernel [kh, kw, in/groups, out],
- * LayerNorm scale and bias) and emits its computation. Applying the same
- * instance twice shares the parameters. */
+ * LayerNorm scale and bias; BatchNorm's running averages as states) and
+ * emits its computation. Applying the same instance twice shares them. */
 #include "build.h"
 
 #include <math.h>
@@ -275,17 +275,30 @@ static Value apply_causal_conv(Builder *b, Inst *in, BlockVal *bv, int x, Loc lo
 
 /* ---- layernorm ---- */
 
-/* (x - E x) / sqrt(Var x + eps) over the axes in mask, Flax's fast variance
- * E[x^2] - E[x]^2 clamped at 0 (the normalisations of spec §2.1). */
-static int normalise(Graph *g, int x, uint32_t mask, int64_t count, double eps, Loc loc)
+/* E x and Flax's fast variance E[x^2] - E[x]^2, clamped at 0, over the axes
+ * in mask (the normalisations of spec §2.1). */
+static void moments(Graph *g, int x, uint32_t mask, int64_t count, Loc loc, int *mean, int *var)
 {
     int inv_n = ir_scalar(g, 1.0 / (double)count, loc);
-    int mean = ir_binary(g, IR_MUL, ir_reduce(g, IR_SUM, x, mask, loc), inv_n, loc);
+    *mean = ir_binary(g, IR_MUL, ir_reduce(g, IR_SUM, x, mask, loc), inv_n, loc);
     int msq = ir_binary(g, IR_MUL, ir_reduce(g, IR_SUM, ir_binary(g, IR_MUL, x, x, loc), mask, loc), inv_n, loc);
-    int var = ir_binary(g, IR_MAXIMUM, ir_binary(g, IR_SUB, msq, ir_binary(g, IR_MUL, mean, mean, loc), loc),
-                        ir_scalar(g, 0, loc), loc);
+    *var = ir_binary(g, IR_MAXIMUM, ir_binary(g, IR_SUB, msq, ir_binary(g, IR_MUL, *mean, *mean, loc), loc),
+                     ir_scalar(g, 0, loc), loc);
+}
+
+/* (x - mean) / sqrt(var + eps). */
+static int standardise(Graph *g, int x, int mean, int var, double eps, Loc loc)
+{
     int inv = ir_unary(g, IR_RSQRT, ir_binary(g, IR_ADD, var, ir_scalar(g, eps, loc), loc), loc);
     return ir_binary(g, IR_MUL, ir_binary(g, IR_SUB, x, mean, loc), inv, loc);
+}
+
+/* x standardised by its own statistics over the axes in mask. */
+static int normalise(Graph *g, int x, uint32_t mask, int64_t count, double eps, Loc loc)
+{
+    int mean, var;
+    moments(g, x, mask, count, loc, &mean, &var);
+    return standardise(g, x, mean, var, eps, loc);
 }
 
 /* y * scale + bias with scale (ones) and bias (zeros) over C, in x's order. */
@@ -331,19 +344,56 @@ static Value apply_layernorm(Builder *b, Inst *in, BlockVal *bv, int x, Loc loc)
     return scale_shift(b, in, bv, x, normalise(b->g, x, mask, count, 1e-6, loc), C, loc);
 }
 
-/* Flax BatchNorm with batch statistics: over every axis but C, epsilon 1e-5.
- * The running averages (momentum 0.99) that the reference uses in eval mode
- * are not kept: every mode normalises with the batch's own statistics. */
+/* Probes a running average's next value, momentum * average + (1 - momentum)
+ * * the batch's statistic, under the average's path. When the instance was
+ * applied before, the update starts from that one's result, as Flax's
+ * in-place update does. */
+static void probe_running_average(Builder *b, const char *path, int average, int statistic, double momentum, Loc loc)
+{
+    Graph *g = b->g;
+    Probe *earlier = NULL;
+    for (int i = 0; i < g->probes.len && !earlier; i++)
+        if (!strcmp(g->probes.data[i].name, path)) earlier = &g->probes.data[i];
+    if (earlier) average = earlier->node;
+    int next = ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, average, ir_scalar(g, momentum, loc), loc),
+                         ir_binary(g, IR_MUL, statistic, ir_scalar(g, 1 - momentum, loc), loc), loc);
+    if (earlier) earlier->node = next;
+    else vec_push(&g->probes, ((Probe){path, next, loc}));
+}
+
+/* Flax BatchNorm over every axis but C, epsilon 1e-5, with its running
+ * averages "mean" (zeros) and "var" (ones) as states. With batch statistics
+ * (BuildMode: the training graph, or bn_batch_stats) it normalises with the
+ * batch's mean and variance, and the training graph probes the averages'
+ * next values (momentum 0.99 by default); otherwise it normalises with the
+ * averages. */
 static Value apply_batchnorm(Builder *b, Inst *in, BlockVal *bv, int x, Loc loc)
 {
     Args a = layer_args(bv, loc);
-    Value C = arg_get(&a, NULL, 0);
+    Value C = arg_get(&a, NULL, 0), mv = arg_get(&a, "momentum", 1);
     int caxis;
     if (!check_input(b, &a, x, C, &caxis)) return v_error();
-    const Shape *xs = &node_at(b->g, x)->shape;
-    uint32_t mask = ((1u << xs->rank) - 1) & ~(1u << caxis);
-    int64_t count = shape_numel(xs) / C.i;
-    return scale_shift(b, in, bv, x, normalise(b->g, x, mask, count, 1e-5, loc), C, loc);
+    double momentum = v_is_number(mv) ? v_number(mv) : 0.99;
+    if ((mv.kind != V_NONE && !v_is_number(mv)) || momentum < 0 || momentum > 1) {
+        diag_error(arg_loc(&a, "momentum", 1), "batchnorm: the momentum must be a number in [0, 1]");
+        return v_error();
+    }
+    const char *cl = C.s, *mean_path = layer_path(b, in, bv, "mean"), *var_path = layer_path(b, in, bv, "var");
+    Shape cs = shape_of_axes(1, &cl, &C.i);
+    int avg_mean = declare_state_path(b, mean_path, &cs, (Init){INIT_ZEROS, 0, 0}, loc);
+    int avg_var = declare_state_path(b, var_path, &cs, (Init){INIT_ONES, 0, 0}, loc);
+    if (avg_mean < 0 || avg_var < 0) return v_error();
+    int mean = avg_mean, var = avg_var;
+    if (b->mode.training || b->mode.bn_batch_stats) {
+        const Shape *xs = &node_at(b->g, x)->shape;
+        uint32_t mask = ((1u << xs->rank) - 1) & ~(1u << caxis);
+        moments(b->g, x, mask, shape_numel(xs) / C.i, loc, &mean, &var);
+    }
+    if (b->mode.training) {
+        probe_running_average(b, mean_path, avg_mean, mean, momentum, loc);
+        probe_running_average(b, var_path, avg_var, var, momentum, loc);
+    }
+    return scale_shift(b, in, bv, x, standardise(b->g, x, mean, var, 1e-5, loc), C, loc);
 }
 
 /* Flax GroupNorm: C splits into `groups` groups (default C, "instance");

@@ -50,7 +50,7 @@ typedef struct Settings {
     int64_t epochs, steps, batch, warmup, patience, save_every, log_every;
     double lr, weight_decay, grad_clip, label_smoothing;
     int64_t seed;
-    bool quiet;
+    bool quiet, bn_train_mode;
     uint32_t given;          /* bit i: FLAGS[i] was on the command line */
     bool given_model;        /* a model file or a -D/-I/--model was */
 } Settings;
@@ -98,6 +98,7 @@ static const Flag FLAGS[] = {
     {"--resume", NULL, FT_TEXT, S(resume), 0, 0, 0, 0, 0, CMD_TRAIN, "a run directory"},
     {"--split", NULL, FT_TEXT, S(split), 0, 0, 0, 0, 0, CMD_EVAL | CMD_PREDICT, "train, val or test"},
     {"--quiet", NULL, FT_BOOL, S(quiet), 0, 0, 0, 0, 0, CMD_TRAIN, ""},
+    {"--bn-train-mode", "bn_train_mode", FT_BOOL, S(bn_train_mode), 0, 0, 0, 0, 0, CMD_ALL, ""},
 };
 
 /* The reference's path-task defaults (spec/training.md §1.2). */
@@ -427,6 +428,7 @@ typedef struct Bound {
     Exec *e;
     int x, targets, seed, logits;
     int *param, *grad;       /* node of each TrainModel parameter, or -1 */
+    int *stat, *stat_next;   /* node of each running statistic, and (training) of its next value */
     Vec(RandomInput) random;
     float *draws;            /* room for the largest random input */
 } Bound;
@@ -456,6 +458,7 @@ static int compile_options(const Settings *s, const char *cmd, Options *o)
     vec_push(&args, "--batch");
     vec_push(&args, xprintf("%lld", (long long)s->batch));
     vec_push(&args, xprintf("--scan=%s", s->scan));
+    if (s->bn_train_mode) vec_push(&args, "--bn-train-mode");
     return parse_options(args.len, (char **)args.data, OPT_MODEL, "", o);
 }
 
@@ -476,15 +479,23 @@ static int model_shapes(Engine *en, Graph *g, const Settings *s, const char *cmd
     return 0;
 }
 
-/* The parameters, in the forward graph's order, over one flat buffer. */
+static TensorRef tensor_of(const Param *p)
+{
+    TensorRef t = {.name = p->path, .ndim = p->shape.rank};
+    for (int i = 0; i < p->shape.rank; i++) t.shape[i] = p->shape.size[i];
+    return t;
+}
+
+/* The parameters and the running statistics, in the forward graph's order,
+ * each kind over one flat buffer. */
 static void model_params(TrainModel *m, Graph *g)
 {
-    m->nparams = g->params.len;
-    m->params = xcalloc((size_t)MAX(m->nparams, 1), sizeof(TensorRef));
-    for (int p = 0; p < m->nparams; p++) {
+    m->params = xcalloc((size_t)MAX(g->params.len, 1), sizeof(TensorRef));
+    m->stats = xcalloc((size_t)MAX(g->params.len, 1), sizeof(TensorRef));
+    for (int p = 0; p < g->params.len; p++) {
         const Param *pp = &g->params.data[p];
-        m->params[p] = (TensorRef){.name = pp->path, .ndim = pp->shape.rank};
-        for (int i = 0; i < pp->shape.rank; i++) m->params[p].shape[i] = pp->shape.size[i];
+        if (pp->state) m->stats[m->nstats++] = tensor_of(pp);
+        else m->params[m->nparams++] = tensor_of(pp);
     }
     train_model_layout(m);
 }
@@ -493,9 +504,10 @@ static void init_model(TrainModel *m, Graph *g, uint64_t seed)
 {
     double **v = xcalloc((size_t)g->params.len + 1, sizeof(double *));
     init_params(g, seed, v);
-    for (int p = 0; p < m->nparams; p++) {
-        int64_t n = tensor_numel(&m->params[p]);
-        for (int64_t j = 0; j < n; j++) m->params[p].data[j] = (float)v[p][j];
+    int np = 0, ns = 0;
+    for (int p = 0; p < g->params.len; p++) {
+        TensorRef *t = g->params.data[p].state ? &m->stats[ns++] : &m->params[np++];
+        for (int64_t j = 0; j < tensor_numel(t); j++) t->data[j] = (float)v[p][j];
         free(v[p]);
     }
     free(v);
@@ -513,6 +525,14 @@ static int node_of_probe(Graph *g, const char *name)
     for (int i = 0; i < g->probes.len; i++)
         if (!strcmp(g->probes.data[i].name, name)) return g->probes.data[i].node;
     ice("train: the training graph has no probe %s", name);
+}
+
+/* The index in g->params of the variable at path, or -1. */
+static int param_index(Graph *g, const char *path)
+{
+    for (int p = 0; p < g->params.len; p++)
+        if (!strcmp(g->params.data[p].path, path)) return p;
+    return -1;
 }
 
 static void bind_random_inputs(Bound *b)
@@ -546,10 +566,16 @@ static int bind(Bound *b, Graph *g, Engine *en, bool train, char *err, size_t er
     b->param = xmalloc(sizeof(int) * (size_t)MAX(m->nparams, 1));
     b->grad = xmalloc(sizeof(int) * (size_t)MAX(m->nparams, 1));
     for (int i = 0; i < m->nparams; i++) {
-        int p = 0;
-        while (p < g->params.len && strcmp(g->params.data[p].path, m->params[i].name)) p++;
-        b->param[i] = p < g->params.len ? g->params.data[p].node : -1;
-        b->grad[i] = train && p < g->params.len ? g->grads.data[p] : -1;
+        int p = param_index(g, m->params[i].name);
+        b->param[i] = p >= 0 ? g->params.data[p].node : -1;
+        b->grad[i] = train && p >= 0 ? g->grads.data[p] : -1;
+    }
+    b->stat = xmalloc(sizeof(int) * (size_t)MAX(m->nstats, 1));
+    b->stat_next = xmalloc(sizeof(int) * (size_t)MAX(m->nstats, 1));
+    for (int i = 0; i < m->nstats; i++) {
+        int p = param_index(g, m->stats[i].name);
+        b->stat[i] = p >= 0 ? g->params.data[p].node : -1;
+        b->stat_next[i] = train && p >= 0 ? node_of_probe(g, m->stats[i].name) : -1;
     }
     if (train) {
         b->targets = node_of_input(g, "targets");
@@ -567,14 +593,19 @@ static void unbind(Bound *b)
     if (b->g) graph_free(b->g);
     free(b->param);
     free(b->grad);
+    free(b->stat);
+    free(b->stat_next);
     vec_free(&b->random);
     free(b->draws);
 }
 
+/* The parameters and the running statistics. */
 static void feed_params(Bound *b, const TrainModel *m)
 {
     for (int i = 0; i < m->nparams; i++)
         if (b->param[i] >= 0) exec_set(b->e, b->param[i], m->params[i].data);
+    for (int i = 0; i < m->nstats; i++)
+        if (b->stat[i] >= 0) exec_set(b->e, b->stat[i], m->stats[i].data);
 }
 
 static void engine_step(TrainModel *m, int64_t step, const float *x, const float *targets, double *loss,
@@ -598,6 +629,8 @@ static void engine_step(TrainModel *m, int64_t step, const float *x, const float
         if (b->grad[i] >= 0) exec_get(b->e, b->grad[i], g);
         else memset(g, 0, sizeof(float) * (size_t)tensor_numel(&m->params[i]));
     }
+    for (int i = 0; i < m->nstats; i++)
+        if (b->stat_next[i] >= 0) exec_get(b->e, b->stat_next[i], m->stats[i].data);
 }
 
 static void engine_forward(TrainModel *m, const float *x, float *logits)
@@ -616,6 +649,7 @@ static void engine_close(Engine *en)
     compiled_adamw_free(en->optimizer);
     train_model_free_buffers(&en->m);
     free(en->m.params);
+    free(en->m.stats);
 }
 
 /* The AdamW update over every parameter, compiled for the training device. */
@@ -707,6 +741,8 @@ static const char train_usage[] =
     "  --seed N               initialisation and data order (42)\n"
     "  --device ref|cpu|cuda  (default: the fastest present)\n"
     "  --scan seq|assoc       the order scans are evaluated in (seq)\n"
+    "  --bn-train-mode        BatchNorm evaluates with batch statistics, not its running\n"
+    "                         averages (the reference's --bn_train_mode)\n"
     "  --out DIR              run directory (default runs/MODEL-TIME; must be new or empty)\n"
     "  --resume DIR           continue the run in DIR from its last checkpoint; its settings\n"
     "                         come from DIR/config.json (flags given again must agree)\n"
@@ -925,14 +961,15 @@ int cmd_train(int argc, char **argv)
 
 static const char eval_usage[] =
     "usage: cssmc eval CHECKPOINT [MODEL.cssm] [-D name=value]... [--data SPEC] [--split S]\n"
-    "                  [--batch N] [--device D] [--label-smoothing X]\n"
+    "                  [--batch N] [--device D] [--label-smoothing X] [--bn-train-mode]\n"
     "Loss and accuracy of a checkpoint's parameters on a split (default test) of SPEC. The\n"
     "model, its -D values and the data come from the config.json beside CHECKPOINT unless\n"
-    "given; -D values given here override the run's.\n";
+    "given; -D values given here override the run's. BatchNorm uses the checkpoint's\n"
+    "running averages, or with --bn-train-mode each batch's statistics.\n";
 
 static const char predict_usage[] =
     "usage: cssmc predict CHECKPOINT [MODEL.cssm] [-D name=value]... [--data SPEC] [--split S]\n"
-    "                     --out LOGITS.npy [--batch N] [--device D]\n"
+    "                     --out LOGITS.npy [--batch N] [--device D] [--bn-train-mode]\n"
     "Writes the logits of every sample of a split (default test), float32 [samples, classes],\n"
     "in the split's order. Model and data as for cssmc eval.\n";
 
@@ -964,6 +1001,8 @@ static int eval_settings(const char *cmd, Settings *cli, const char *ckpt, Setti
     if (given(cli, S(device))) s->device = cli->device;
     if (given(cli, S(label_smoothing))) s->label_smoothing = cli->label_smoothing;
     if (given(cli, S(model_name))) s->model_name = cli->model_name;
+    if (given(cli, S(scan))) s->scan = cli->scan;
+    if (given(cli, S(bn_train_mode))) s->bn_train_mode = true;
     s->split = cli->split;
     s->out = cli->out;
     return 0;
@@ -997,7 +1036,9 @@ static int eval_open(int argc, char **argv, unsigned bit, const char *usage, Eva
     job->src = source_open(s->data, job->en.frames, job->en.height, job->en.width, err, sizeof err);
     if (!job->src) return failure(cmd, err);
     TrainState st;
-    if (ckpt_load(job->ckpt, job->en.m.params, job->en.m.nparams, NULL, &st, err, sizeof err)) return failure(cmd, err);
+    const TrainModel *m = &job->en.m;
+    if (ckpt_load(job->ckpt, m->params, m->nparams, m->stats, m->nstats, NULL, &st, err, sizeof err))
+        return failure(cmd, err);
     return 0;
 }
 

@@ -15,7 +15,8 @@
  * reader validates the whole header against the file size before any data
  * is read; every error names the file. This host is assumed little-endian.
  *
- * Checkpoints: parameters under their own names, Adam moments as
+ * Checkpoints: parameters under their own names, running statistics as
+ * stats.<name>, Adam moments as
  * opt.m.<name> / opt.v.<name>, and the optimizer counters and TrainState as
  * metadata strings, so a resumed run continues exactly (the reference saves
  * no optimizer state and restarts warmup on resume; we do not). */
@@ -482,21 +483,27 @@ int st_read_f32(StFile *st, const TensorRef *dst, char *err, size_t errlen)
 
 /* ---- Checkpoints ------------------------------------------------------- */
 
-/* The tensors of a checkpoint: params, then opt.m.*, then opt.v.*. */
-static TensorRef *ckpt_tensors(const TensorRef *params, int n, const AdamW *opt, int *count)
+/* The tensors of a checkpoint: params, then stats.*, then opt.m.* and
+ * opt.v.*; every name after the parameters' is allocated here. */
+static TensorRef *ckpt_tensors(const TensorRef *params, int n, const TensorRef *stats, int nstats,
+                               const AdamW *opt, int *count)
 {
-    int total = opt ? 3 * n : n;
+    int total = n + nstats + (opt ? 2 * n : 0);
     TensorRef *t = xmalloc(sizeof *t * (size_t)(total ? total : 1));
-    for (int i = 0; i < n; i++) {
-        t[i] = params[i];
-        if (!opt) continue;
+    for (int i = 0; i < n; i++) t[i] = params[i];
+    for (int i = 0; i < nstats; i++) {
+        t[n + i] = stats[i];
+        t[n + i].name = xprintf("stats.%s", stats[i].name);
+    }
+    TensorRef *m = t + n + nstats, *v = m + n;
+    for (int i = 0; i < n && opt; i++) {
         if (opt->offset[i + 1] - opt->offset[i] != tensor_numel(&params[i]))
             ice("ckpt: parameter %s does not match the optimizer's layout", params[i].name);
-        t[n + i] = t[2 * n + i] = params[i];
-        t[n + i].name = xprintf("opt.m.%s", params[i].name);
-        t[n + i].data = opt->m + opt->offset[i];
-        t[2 * n + i].name = xprintf("opt.v.%s", params[i].name);
-        t[2 * n + i].data = opt->v + opt->offset[i];
+        m[i] = v[i] = params[i];
+        m[i].name = xprintf("opt.m.%s", params[i].name);
+        m[i].data = opt->m + opt->offset[i];
+        v[i].name = xprintf("opt.v.%s", params[i].name);
+        v[i].data = opt->v + opt->offset[i];
     }
     *count = total;
     return t;
@@ -538,12 +545,12 @@ static void opt_meta(MetaVec *meta, const AdamW *opt)
     add_meta(meta, "opt.last_finite", xstrdup(opt->last_finite ? "true" : "false"));
 }
 
-int ckpt_save(const char *path, const TensorRef *params, int n, const AdamW *opt,
-              const TrainState *state, char *err, size_t errlen)
+int ckpt_save(const char *path, const TensorRef *params, int n, const TensorRef *stats, int nstats,
+              const AdamW *opt, const TrainState *state, char *err, size_t errlen)
 {
     if (opt && opt->nparams != n) ice("ckpt_save: %d parameters, optimizer has %d", n, opt->nparams);
     int count;
-    TensorRef *tensors = ckpt_tensors(params, n, opt, &count);
+    TensorRef *tensors = ckpt_tensors(params, n, stats, nstats, opt, &count);
     MetaVec meta = {0};
     state_meta(&meta, state);
     if (opt) opt_meta(&meta, opt);
@@ -664,14 +671,14 @@ static int ckpt_validate(const StFile *st, const TensorRef *want, int nwant, Ada
     return check_no_extra(st, want, nwant, !opt, err, errlen);
 }
 
-int ckpt_load(const char *path, const TensorRef *params, int n, AdamW *opt,
-              TrainState *state, char *err, size_t errlen)
+int ckpt_load(const char *path, const TensorRef *params, int n, const TensorRef *stats, int nstats,
+              AdamW *opt, TrainState *state, char *err, size_t errlen)
 {
     if (opt && opt->nparams != n) ice("ckpt_load: %d parameters, optimizer has %d", n, opt->nparams);
     StFile *st = st_open(path, err, errlen);
     if (!st) return -1;
     int count;
-    TensorRef *want = ckpt_tensors(params, n, opt, &count);
+    TensorRef *want = ckpt_tensors(params, n, stats, nstats, opt, &count);
     TrainState s = {0};
     AdamW counters = {0};
     int rc = ckpt_validate(st, want, count, opt, &s, &counters, err, errlen);

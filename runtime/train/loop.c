@@ -45,25 +45,35 @@
 
 /* ---- The model's buffers ------------------------------------------------- */
 
+/* One zeroed buffer for n tensors, each pointed at its slice; the total. */
+static float *lay_out(TensorRef *t, int n, int64_t *total)
+{
+    *total = 0;
+    for (int i = 0; i < n; i++) *total += tensor_numel(&t[i]);
+    float *flat = xcalloc((size_t)MAX(*total, 1), sizeof(float));
+    int64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        t[i].data = flat + off;
+        off += tensor_numel(&t[i]);
+    }
+    return flat;
+}
+
 int64_t train_model_layout(TrainModel *m)
 {
-    int64_t total = 0;
-    for (int i = 0; i < m->nparams; i++) total += tensor_numel(&m->params[i]);
-    m->flat = xcalloc((size_t)MAX(total, 1), sizeof(float));
-    m->grads = xcalloc((size_t)MAX(total, 1), sizeof(float));
-    int64_t off = 0;
-    for (int i = 0; i < m->nparams; i++) {
-        m->params[i].data = m->flat + off;
-        off += tensor_numel(&m->params[i]);
-    }
-    return m->total = total;
+    int64_t nstats;
+    m->flat = lay_out(m->params, m->nparams, &m->total);
+    m->grads = xcalloc((size_t)MAX(m->total, 1), sizeof(float));
+    m->stats_flat = lay_out(m->stats, m->nstats, &nstats);
+    return m->total;
 }
 
 void train_model_free_buffers(TrainModel *m)
 {
     free(m->flat);
     free(m->grads);
-    m->flat = m->grads = NULL;
+    free(m->stats_flat);
+    m->flat = m->grads = m->stats_flat = NULL;
 }
 
 void smoothed_targets(const int32_t *labels, int batch, int classes, double smoothing, float *targets)
@@ -203,7 +213,8 @@ static void run_free(Run *r)
 static int load_last(Run *r, char *err, size_t errlen)
 {
     TrainState st;
-    if (ckpt_load(r->last_path, r->m->params, r->m->nparams, r->opt, &st, err, errlen)) return -1;
+    const TrainModel *m = r->m;
+    if (ckpt_load(r->last_path, m->params, m->nparams, m->stats, m->nstats, r->opt, &st, err, errlen)) return -1;
     if (strcmp(st.config_hash, r->o->config_hash) != 0)
         return snprintf(err, errlen, "%s: written for another configuration (hash %s) than %s/config.json (%s)",
                         r->last_path, st.config_hash, r->o->dir, r->o->config_hash), -1;
@@ -330,7 +341,8 @@ static int train_step(Run *r, char *err, size_t errlen)
 
 static int save(Run *r, const char *path, char *err, size_t errlen)
 {
-    return ckpt_save(path, r->m->params, r->m->nparams, r->opt, &r->st, err, errlen);
+    const TrainModel *m = r->m;
+    return ckpt_save(path, m->params, m->nparams, m->stats, m->nstats, r->opt, &r->st, err, errlen);
 }
 
 /* The reference's order: accuracy and patience, early stop, then best by loss. */

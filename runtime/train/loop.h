@@ -69,6 +69,11 @@ typedef struct TrainModel {
     float *flat;             /* every parameter, concatenated */
     float *grads;            /* the gradients, laid out as flat */
     int64_t total;           /* floats in flat (and grads) */
+    int nstats;
+    TensorRef *stats;        /* [nstats] running statistics (BatchNorm's averages), views into
+                                stats_flat: step updates them, checkpoints keep them, the
+                                optimizer never sees them */
+    float *stats_flat;
     int batch, classes;
     size_t sample_floats;    /* floats in one input sample */
     void *ctx;
@@ -76,17 +81,21 @@ typedef struct TrainModel {
      * batch samples, targets batch rows of class weights; step (0-based)
      * seeds the step's random draws (drop-path masks), so a resumed run
      * draws what the uninterrupted one did. Fills the mean loss, the logits
-     * [batch, classes] and the gradients (m->grads). */
+     * [batch, classes] and the gradients (m->grads), and moves the running
+     * statistics on (whether or not the update is then applied, as the
+     * reference does). */
     void (*step)(struct TrainModel *m, int64_t step, const float *x, const float *targets, double *loss,
                  float *logits);
-    /* Forward only: the logits [batch, classes] of x. */
+    /* Forward only: the logits [batch, classes] of x, at the current
+     * parameters and running statistics. */
     void (*forward)(struct TrainModel *m, const float *x, float *logits);
     /* The optimizer's elementwise update on the device (apply NULL: the host loop). */
     AdamWKernel optimizer;
 } TrainModel;
 
-/* Points params[i].data into a fresh flat buffer (and allocates grads)
- * from the names and shapes already in params; returns the total. */
+/* Points params[i].data into a fresh flat buffer (and allocates grads),
+ * and stats[i].data into stats_flat, from the names and shapes already in
+ * params and stats; returns the parameters' total. */
 int64_t train_model_layout(TrainModel *m);
 void train_model_free_buffers(TrainModel *m);
 

@@ -240,9 +240,11 @@ const char *st_meta(const StFile *st, const char *key);
 int st_read_f32(StFile *st, const TensorRef *dst, char *err, size_t errlen);
 
 /* ---- Checkpoints (checkpoint.c) -----------------------------------------
- * One safetensors file: the parameters under their own names, optimizer
- * moments as "opt.m.<name>" and "opt.v.<name>", and as metadata (decimal
- * strings) the optimizer counters and the TrainState below. */
+ * One safetensors file: the parameters under their own names, the running
+ * statistics (BatchNorm's averages: kept, never optimized) as
+ * "stats.<name>", optimizer moments as "opt.m.<name>" and "opt.v.<name>",
+ * and as metadata (decimal strings) the optimizer counters and the
+ * TrainState below. */
 typedef struct TrainState {
     int64_t step;               /* optimizer calls so far, applied or skipped */
     int64_t epoch;              /* epochs completed */
@@ -254,15 +256,15 @@ typedef struct TrainState {
     char config_hash[17];       /* json_fingerprint of config.json, hex */
 } TrainState;
 
-/* opt may be NULL (parameters only). */
-int ckpt_save(const char *path, const TensorRef *params, int n, const AdamW *opt,
-              const TrainState *state, char *err, size_t errlen);
+/* opt may be NULL (parameters and statistics only). */
+int ckpt_save(const char *path, const TensorRef *params, int n, const TensorRef *stats, int nstats,
+              const AdamW *opt, const TrainState *state, char *err, size_t errlen);
 /* Fills params (names and shapes must match the file exactly: a missing or
  * extra tensor is an error), opt when not NULL, and state. The whole file is
  * validated before any tensor is read, so a corrupt, truncated or mismatched
  * file changes nothing (only an I/O error mid-read can leave part loaded). */
-int ckpt_load(const char *path, const TensorRef *params, int n, AdamW *opt,
-              TrainState *state, char *err, size_t errlen);
+int ckpt_load(const char *path, const TensorRef *params, int n, const TensorRef *stats, int nstats,
+              AdamW *opt, TrainState *state, char *err, size_t errlen);
 
 /* ---- Metrics, progress, run directory (metrics.c) -----------------------
  * DIR/metrics.jsonl: one JSON object per line, each line flushed when

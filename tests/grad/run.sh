@@ -17,6 +17,10 @@ check() {  # description, gradcheck arguments...
 for m in $(sed -n 's/^model \([a-z_0-9]*\).*/\1/p' tests/grad/ops.cssm); do
     check "$m" tests/grad/ops.cssm --model "$m"
 done
+# BatchNorm normalises with its running averages above; with the batch's statistics in the
+# training graph (which also probes the averages' next values, compared across devices).
+check "lib_batchnorm --training" tests/grad/ops.cssm --model lib_batchnorm --training
+check "lib_batchnorm --bn-train-mode" tests/grad/ops.cssm --model lib_batchnorm --bn-train-mode
 
 small="-D seq_len=3 -D image_size=6 -D embed_dim=8 -D kernel_size=3"
 # 8 sampled entries per parameter tensor keep the suite to minutes; every tensor is still covered
@@ -116,13 +120,14 @@ check "simple register tokens" models/simple.cssm $opt -D n_register_tokens=2 -D
 check "simple register tokens, last" models/simple.cssm $opt -D n_register_tokens=1 -D pos_embed=sinusoidal
 # Batch statistics over a tiny batch make the stem conv bias's gradient a near-cancelling sum,
 # which f32 reproduces to about 2e-5 between devices: compare the devices at 1e-4 there.
-check "simple batch norm stem" models/simple.cssm $opt -D stem_norm=batch --device-tol 1e-4
+check "simple batch norm stem, training" models/simple.cssm $opt -D stem_norm=batch --training --device-tol 1e-4
+check "simple batch norms, running averages" models/simple.cssm $opt -D norm_type=batch
 check "simple instance norm stem, pre" models/simple.cssm $opt -D stem_norm=instance -D stem_norm_order=pre
 # (a mean pool over exactly the normalised axes would return the norm's bias: max pool here)
 check "simple global_instance readout" models/simple.cssm $opt -D body_norm=global_instance \
     -D frame_readout=all -D readout_norm=post -D pool_type=max
-# Not checked end to end: body_norm=batch or instance. With them norm_post (over the batch, or a
-# group of one channel) removes every per-channel constant, so some gradients are exactly zero
-# in the model itself (instance: all but the head's), where a relative error means nothing;
-# the layers are checked alone (lib_batchnorm, lib_groupnorm in ops.cssm).
+# Not checked end to end: body_norm=batch in training mode, or instance. With them norm_post
+# (over the batch, or a group of one channel) removes every per-channel constant, so some
+# gradients are exactly zero in the model itself (instance: all but the head's), where a
+# relative error means nothing; the layers are checked alone (lib_batchnorm, lib_groupnorm).
 exit $fail

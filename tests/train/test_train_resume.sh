@@ -12,7 +12,8 @@
 # hold only whole lines, no temporary file may remain, and train.log must
 # say it resumed. If B finishes before it can be killed, the run is made
 # longer and tried again. Two models: sCSSM, and a spatial-attention block
-# with drop-path, whose random masks must follow the step, not the process.
+# with drop-path, whose random masks must follow the step, not the process,
+# and batch norms, whose running averages must be restored.
 set -u
 cd "${CSSM_ROOT:-.}"
 CSSMC=${CSSMC:-build/cssmc}
@@ -82,6 +83,6 @@ resume_case() {
 
 status=0
 resume_case no_gate -D cssm=no_gate -D stem_mode=pathtracker || status=1
-resume_case "spatial_attn with drop-path" -D cssm=spatial_attn -D drop_path_rate=0.3 -D num_heads=2 \
-    -D stem_layers=2 || status=1
+resume_case "spatial_attn with drop-path and batch norms" -D cssm=spatial_attn -D drop_path_rate=0.3 -D num_heads=2 \
+    -D stem_layers=2 -D norm_type=batch || status=1
 exit $status

@@ -241,8 +241,8 @@ static void test_checkpoint_resume(void)
     model_init(&b, 5);
     for (int k = 0; k < 4; k++) model_step(&a, k, k == 2 ? NAN : 0);
     TrainState s = sample_state(), s2 = {0};
-    CHECK(ckpt_save(path, a.params, 2, a.opt, &s, err, sizeof err) == 0);
-    CHECK(ckpt_load(path, b.params, 2, b.opt, &s2, err, sizeof err) == 0);
+    CHECK(ckpt_save(path, a.params, 2, NULL, 0, a.opt, &s, err, sizeof err) == 0);
+    CHECK(ckpt_load(path, b.params, 2, NULL, 0, b.opt, &s2, err, sizeof err) == 0);
     CHECK(memcmp(&s, &s2, sizeof s) == 0);
     CHECK(b.opt->count == 3 && b.opt->total_notfinite == 1 && b.opt->last_finite);
     CHECK(memcmp(a.opt->m, b.opt->m, sizeof(float) * 9) == 0);
@@ -267,11 +267,11 @@ static void test_checkpoint_partial(void)
     model_init(&b, 5);
     model_step(&a, 0, 0);
     TrainState s = sample_state(), s2;
-    CHECK(ckpt_save(full, a.params, 2, a.opt, &s, err, sizeof err) == 0);
-    CHECK(ckpt_save(bare, a.params, 2, NULL, &s, err, sizeof err) == 0);
-    CHECK(ckpt_load(full, b.params, 2, NULL, &s2, err, sizeof err) == 0);
+    CHECK(ckpt_save(full, a.params, 2, NULL, 0, a.opt, &s, err, sizeof err) == 0);
+    CHECK(ckpt_save(bare, a.params, 2, NULL, 0, NULL, &s, err, sizeof err) == 0);
+    CHECK(ckpt_load(full, b.params, 2, NULL, 0, NULL, &s2, err, sizeof err) == 0);
     CHECK(memcmp(a.w, b.w, sizeof a.w) == 0);
-    CHECK(ckpt_load(bare, b.params, 2, b.opt, &s2, err, sizeof err) == -1);
+    CHECK(ckpt_load(bare, b.params, 2, NULL, 0, b.opt, &s2, err, sizeof err) == -1);
     CHECK_ERROR(err, bare, "metadata 'opt.count' is missing");
     StFile *st = st_open(bare, err, sizeof err);
     CHECK(st && st->ntensors == 2);
@@ -280,6 +280,38 @@ static void test_checkpoint_partial(void)
     adamw_free(b.opt);
     free(full);
     free(bare);
+}
+
+/* Running statistics are saved as stats.<name> and loaded back exactly; a
+ * checkpoint without them cannot fill them, and one with them is not
+ * loaded by a model that has none. */
+static void test_checkpoint_stats(void)
+{
+    char *with = in_dir("stats.safetensors"), *without = in_dir("nostats.safetensors"), err[256];
+    Model a, b;
+    model_init(&a, 1);
+    model_init(&b, 5);
+    float mean[3] = {0.25f, -1.5f, 3}, var[3] = {1, 0.125f, 7}, mean2[3] = {0}, var2[3] = {0};
+    TensorRef stats[2] = {{.name = "bn.mean", .ndim = 1, .shape = {3}, .data = mean},
+                          {.name = "bn.var", .ndim = 1, .shape = {3}, .data = var}};
+    TensorRef back[2] = {stats[0], stats[1]};
+    back[0].data = mean2, back[1].data = var2;
+    TrainState s = sample_state(), s2;
+    CHECK(ckpt_save(with, a.params, 2, stats, 2, a.opt, &s, err, sizeof err) == 0);
+    CHECK(ckpt_load(with, b.params, 2, back, 2, b.opt, &s2, err, sizeof err) == 0);
+    CHECK(memcmp(mean, mean2, sizeof mean) == 0 && memcmp(var, var2, sizeof var) == 0);
+    StFile *st = st_open(with, err, sizeof err);
+    CHECK(st && st_find(st, "stats.bn.mean") && st_find(st, "stats.bn.var") && st->ntensors == 8);
+    st_close(st);
+    CHECK(ckpt_save(without, a.params, 2, NULL, 0, NULL, &s, err, sizeof err) == 0);
+    CHECK(ckpt_load(without, b.params, 2, back, 2, NULL, &s2, err, sizeof err) == -1);
+    CHECK_ERROR(err, without, "stats.bn.mean");
+    CHECK(ckpt_load(with, b.params, 2, NULL, 0, NULL, &s2, err, sizeof err) == -1);
+    CHECK_ERROR(err, with, "unexpected tensor 'stats.bn.mean'");
+    adamw_free(a.opt);
+    adamw_free(b.opt);
+    free(with);
+    free(without);
 }
 
 /* ---- Broken files ------------------------------------------------------ */
@@ -359,7 +391,7 @@ static void test_truncation(void)
     Model a;
     model_init(&a, 2);
     TrainState s = sample_state();
-    CHECK(ckpt_save(path, a.params, 2, a.opt, &s, err, sizeof err) == 0);
+    CHECK(ckpt_save(path, a.params, 2, NULL, 0, a.opt, &s, err, sizeof err) == 0);
     size_t n;
     unsigned char *bytes = read_bytes(path, &n);
     uint64_t hl;
@@ -389,7 +421,7 @@ static void expect_load_error(const char *path, const TensorRef *params, int n, 
     memcpy(before, params[0].data, sizeof before);
     TrainState s;
     char err[256] = "";
-    int rc = ckpt_load(path, params, n, opt, &s, err, sizeof err);
+    int rc = ckpt_load(path, params, n, NULL, 0, opt, &s, err, sizeof err);
     if (rc == 0 || !strstr(err, path) || !strstr(err, what)) {
         fprintf(stderr, "%s:%d: ckpt_load(%s) gave %d \"%s\", expected \"%s\"\n", __FILE__, line,
                 path, rc, err, what);
@@ -404,7 +436,7 @@ static void test_mismatched_loads(void)
     Model a;
     model_init(&a, 3);
     TrainState s = sample_state();
-    CHECK(ckpt_save(path, a.params, 2, NULL, &s, err, sizeof err) == 0);
+    CHECK(ckpt_save(path, a.params, 2, NULL, 0, NULL, &s, err, sizeof err) == 0);
     float w[6] = {0}, b[3] = {0}, extra[1] = {0};
     TensorRef want[3] = {{.name = "block.w", .ndim = 2, .shape = {3, 2}, .data = w},
                          {.name = "block.b", .ndim = 1, .shape = {3}, .data = b},
@@ -495,7 +527,7 @@ static int write_sample_checkpoint(const char *path)
     model_step(&a, 0, 0);
     TrainState s = sample_state();
     char err[256];
-    int rc = ckpt_save(path, a.params, 2, a.opt, &s, err, sizeof err);
+    int rc = ckpt_save(path, a.params, 2, NULL, 0, a.opt, &s, err, sizeof err);
     if (rc) fprintf(stderr, "%s\n", err);
     adamw_free(a.opt);
     return rc ? 1 : 0;
@@ -558,6 +590,7 @@ int main(int argc, char **argv)
     test_tensor_round_trip();
     test_checkpoint_resume();
     test_checkpoint_partial();
+    test_checkpoint_stats();
     test_short_and_lying();
     test_bad_entries();
     test_bad_layout();
