@@ -309,7 +309,8 @@ int main(void)
         {"no_gate", "kernel_size=3"}, {"gated", "kernel_size=3"}, {"gdn", "kernel_size=3"},
         {"hgru_bi", "kernel_size=3"}, {"transformer", "kernel_size=3"}, {"mamba2_seq", "state_dim=4"},
         {"gdn_seq", NULL}, {"conv_ssm", "kernel_size=3"}, {"s4nd_full", "s4nd_d_state=8"},
-        {"convs5", "convs5_state_dim=4"}, {"no_fft", NULL},
+        {"convs5", "convs5_state_dim=4"}, {"no_fft", NULL}, {"direct_conv_seq", NULL},
+        {"gdn_int", "kernel_size=3"}, {"gdn_int_elem", "kernel_size=3"}, {"gdn_int_qk", "kernel_size=3"},
     };
     for (size_t i = 0; i < COUNT_OF(affine); i++) test_zoo_orders(&affine[i], false), test_zoo_orders(&affine[i], true);
     test_realspace(3, true, NULL);
