@@ -9,13 +9,7 @@
 # --bn-train-mode (batch statistics at evaluation, the reference's
 # --bn_train_mode) must print another; `cssmc params` must list the
 # averages apart from the parameters.
-set -u
-cd "${CSSM_ROOT:-.}"
-CSSMC=${CSSMC:-build/cssmc}
-[ -x "$CSSMC" ] || { echo "$CSSMC is not built (run make)"; exit 1; }
-DEVICE="--device ${TRAIN_TEST_DEVICE:-ref}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/preamble.sh"
 fail=0
 
 model="models/simple.cssm -D cssm=no_gate -D stem_mode=pathtracker -D seq_len=1 -D embed_dim=4 -D pool_type=max

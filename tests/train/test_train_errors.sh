@@ -8,16 +8,7 @@
 # must give one line naming the file and exit status 1, on `train --resume`
 # and on `eval`; flags that contradict a run's config.json are refused on
 # --resume.
-set -u
-cd "${CSSM_ROOT:-.}"
-CSSMC=${CSSMC:-build/cssmc}
-[ -x "$CSSMC" ] || { echo "$CSSMC is not built (run make)"; exit 1; }
-# The reference executor by default: for models this small it needs no
-# kernel compilation and its steps take milliseconds. TRAIN_TEST_DEVICE=cpu
-# (or cuda) runs the same checks on a fused device.
-DEVICE="--device ${TRAIN_TEST_DEVICE:-ref}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/preamble.sh"
 fail=0
 
 MODEL="models/simple.cssm -D cssm=no_gate -D stem_mode=pathtracker -D seq_len=1 -D embed_dim=4 -D pool_type=max"

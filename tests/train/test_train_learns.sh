@@ -10,16 +10,7 @@
 # files and config.json keys; `eval` on the best checkpoint must print the
 # accuracy it recorded, and `predict` must write [samples, 2] float32
 # logits whose argmax accuracy is eval's.
-set -u
-cd "${CSSM_ROOT:-.}"
-CSSMC=${CSSMC:-build/cssmc}
-[ -x "$CSSMC" ] || { echo "$CSSMC is not built (run make)"; exit 1; }
-# The reference executor by default: for models this small it needs no
-# kernel compilation and its steps take milliseconds. TRAIN_TEST_DEVICE=cpu
-# (or cuda) runs the same checks on a fused device.
-DEVICE="--device ${TRAIN_TEST_DEVICE:-ref}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/preamble.sh"
 fail=0
 
 run="$tmp/run"

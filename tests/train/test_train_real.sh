@@ -6,18 +6,13 @@
 # evaluated on the val split: the run must finish, name the schema and the
 # folder in its log, and eval must report that split's size. Skips (77)
 # when the data folder is absent.
-set -u
-cd "${CSSM_ROOT:-.}"
-CSSMC=${CSSMC:-build/cssmc}
-[ -x "$CSSMC" ] || { echo "$CSSMC is not built (run make)"; exit 1; }
-data="${CSSM_ROOT:-.}/../shared/data/pathtracker-real"
+. "$(dirname "$0")/preamble.sh"
+data="$PWD/../shared/data/pathtracker-real"
 [ -d "$data/0" ] && [ -d "$data/1" ] || { echo "real PathTracker samples not found at $data"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 fail=0
 
 $CSSMC train models/simple.cssm -D cssm=no_gate -D stem_mode=pathtracker -D seq_len=8 -D embed_dim=4 \
-    --data "$data" --batch 2 --steps 2 --device "${TRAIN_TEST_DEVICE:-ref}" --out "$tmp/run" --quiet \
+    --data "$data" --batch 2 --steps 2 $DEVICE --out "$tmp/run" --quiet \
     >"$tmp/out" 2>&1 || { echo "FAIL: training on $data failed:"; cat "$tmp/out"; exit 1; }
 grep -q "data: pathtracker-npy .*pathtracker-real" "$tmp/run/train.log" ||
     { echo "FAIL: train.log does not describe the data:"; cat "$tmp/run/train.log"; fail=1; }

@@ -14,15 +14,7 @@
 # longer and tried again. Two models: sCSSM, and a spatial-attention block
 # with drop-path, whose random masks must follow the step, not the process,
 # and batch norms, whose running averages must be restored.
-set -u
-cd "${CSSM_ROOT:-.}"
-CSSMC=${CSSMC:-build/cssmc}
-[ -x "$CSSMC" ] || { echo "$CSSMC is not built (run make)"; exit 1; }
-# The reference executor by default: for models this small it needs no
-# kernel compilation and its steps take milliseconds. TRAIN_TEST_DEVICE=cpu
-# (or cuda) runs the same checks on a fused device.
-DEVICE="--device ${TRAIN_TEST_DEVICE:-ref}"
-tmp=$(mktemp -d)
+. "$(dirname "$0")/preamble.sh"
 pid=""
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
