@@ -13,17 +13,26 @@
  * (kernel comments, the scan kernels' offsets, coefficient loads and time
  * loop) live here too.
  *
- * Values follow the reference's f32 mode exactly: each op computes in double
+ * Values follow the reference's f32 mode: each op computes in double
  * (complex: cplx, two doubles) from f32-valued operands and rounds its result
  * to f32 once, stored or not; only sums accumulate in double across their
  * terms (and products that are summed stay exact). So a value recomputed
- * inside a fused kernel is bit for bit the value a materialized node holds,
- * and comparisons between the two (a max's ties) behave as in the reference.
+ * inside a fused kernel is the value a materialized node holds, and
+ * comparisons between the two (a max's ties) behave as in the reference.
+ * One exception on the cpu device: where a loop vectorises, exp, log, log1p,
+ * pow, sin, cos and tanh come from glibc's vector math library, several
+ * times faster, whose double results may differ from the scalar functions'
+ * in the last bits (at most 4 double ulps). Rounded to f32 they agree but for
+ * a few inputs in a million, by one ulp; where an expression cancels (gelu's
+ * left tail, 1 + tanh -> 0) the last bits show as absolute differences near
+ * 1e-13 (tests/unit/test_jit_hostcc.c measures both). A value a fused kernel
+ * recomputes can then differ from the stored one by as much.
  * Floating-point contraction is off (C pragmas; --fmad=false for NVRTC), since
  * an fma rounds once where the reference rounds twice.
  * This file also prints one Val of a kernel as a C statement, since that is
  * the same text in both renderers. */
 #include "kernel.h"
+#include "jit.h"
 
 #include <math.h>
 #include <string.h>
@@ -124,7 +133,7 @@ static const char prelude_common[] =
     "DEV cplx c_mul(cplx a, cplx b) { return c_make(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re); }\n"
 
     "DEV double f_sigmoid(double x) { return x >= 0.0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }\n"
-    "DEV double f_softplus(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }\n"
+    "DEV double f_softplus(double x) { return (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x))); }\n"
     "DEV double f_gelu(double x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }\n"
     "DEV double f_gelu_d(double x) {\n"
     "    double t = tanh(0.7978845608028654 * (x + 0.044715 * x * x * x));\n"
@@ -186,6 +195,17 @@ static const char prelude_cuda_complex[] =
           "m[i * n + j] = c_sub(m[i * n + j], c_mul(f, m[k * n + j]))", "r[i] = c_sub(r[i], c_mul(f, r[k]))",
           "r[k] = c_sub(r[k], c_mul(m[k * n + j], r[j]))", "r[k] = c_div(r[k], m[k * n + k])");
 
+/* glibc's vector variants of the prelude's and the table's functions, so
+ * that map loops calling them vectorise (cssm_hostcc_vector_math). */
+static const char prelude_c_vector_math[] =
+    "#pragma omp declare simd notinbranch\ndouble exp(double);\n"
+    "#pragma omp declare simd notinbranch\ndouble log(double);\n"
+    "#pragma omp declare simd notinbranch\ndouble log1p(double);\n"
+    "#pragma omp declare simd notinbranch\ndouble pow(double, double);\n"
+    "#pragma omp declare simd notinbranch\ndouble sin(double);\n"
+    "#pragma omp declare simd notinbranch\ndouble cos(double);\n"
+    "#pragma omp declare simd notinbranch\ndouble tanh(double);\n";
+
 void ew_print_prelude(FILE *f, bool cuda)
 {
     if (cuda)
@@ -200,6 +220,7 @@ void ew_print_prelude(FILE *f, bool cuda)
               "#define DEV static inline\n"
               "#define CSSM_INF INFINITY\n"
               "#define CSSM_NAN NAN\n", f);
+    if (!cuda && cssm_hostcc_vector_math()) fputs(prelude_c_vector_math, f);
     fputs(prelude_common, f);
     fputs(cuda ? prelude_cuda_complex : prelude_c_complex, f);
 }

@@ -2,7 +2,8 @@
  *
  * This is how the CPU backend runs the compiler's plain-C rendering of its
  * kernels: the source is compiled with `cc -O3 -march=native -fopenmp
- * -shared -fPIC` (the compiler is $CSSMC_CC if set, split on blanks), the
+ * -fno-math-errno -shared -fPIC`, linked with glibc's vector math library
+ * where it has one (the compiler is $CSSMC_CC if set, split on blanks), the
  * result is dlopen'd, and its functions are looked up by name. The shared
  * object is a cache entry: its key covers the source, the name, the
  * compiler's command and `--version` line, the flags, and the host CPU (since
@@ -27,7 +28,18 @@
 
 extern char **environ;
 
-static const char *const host_flags[] = {"-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"};
+/* -fno-math-errno: nothing reads errno, and math calls that may set it do
+ * not vectorise. */
+static const char *const host_flags[] = {"-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-shared", "-fPIC"};
+
+bool cssm_hostcc_vector_math(void)
+{
+#if defined __x86_64__ && defined __GLIBC__ && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
+    return true;
+#else
+    return false;
+#endif
+}
 
 struct CssmHostLib {
     void *dl;
@@ -216,15 +228,18 @@ static void so_key(const ArgList *cc, const char *version, const char *src, cons
     cssm_hash_hex(&h, key);
 }
 
-/* cc FLAGS -o TMP SOURCE -lm */
+/* cc FLAGS -o TMP SOURCE [-lmvec] -lm */
 static int run_compiler(const ArgList *cc, const char *tmp, const char *c_path,
                         const char *name, char **log)
 {
     ArgList argv = {0};
     for (int i = 0; i < cc->len; i++) vec_push(&argv, cc->data[i]);
     for (size_t i = 0; i < COUNT_OF(host_flags); i++) vec_push(&argv, (char *)host_flags[i]);
-    char *tail[] = {"-o", (char *)tmp, (char *)c_path, "-lm", NULL};
+    char *tail[] = {"-o", (char *)tmp, (char *)c_path};
     for (size_t i = 0; i < COUNT_OF(tail); i++) vec_push(&argv, tail[i]);
+    if (cssm_hostcc_vector_math()) vec_push(&argv, "-lmvec");
+    vec_push(&argv, "-lm");
+    vec_push(&argv, NULL);
     char *out = NULL, how[64];
     int status, rc = -1;
     cssm_counter_add(CSSM_CTR_HOST_COMPILES, 1);

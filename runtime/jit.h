@@ -249,13 +249,19 @@ void cssm_cufft_release_all(void);
 typedef struct CssmHostLib CssmHostLib;
 
 /* Compiles C source to a shared object with the host compiler ($CSSMC_CC, or
- * cc) and `-O3 -march=native -fopenmp -shared -fPIC`, and dlopens it. Cached
+ * cc) and `-O3 -march=native -fopenmp -fno-math-errno -shared -fPIC` (and
+ * -lmvec where cssm_hostcc_vector_math()), and dlopens it. Cached
  * by a key over (source, name, compiler version, flags, host CPU, cssmc
  * version): DIR/KEY.so with the source as DIR/KEY.c, so a second process
  * loading the same source compiles nothing. NULL on failure, with *log naming
  * `name` and holding the compiler's output ("DIR/KEY.c:LINE:COL: error: ...").
  * On success *log holds any warnings (NULL when none). Caller frees *log. */
 CssmHostLib *cssm_hostcc_load(const char *src, const char *name, char **log);
+/* Whether glibc's vector math library (libmvec, x86-64, glibc 2.35 or
+ * later) is linked in, so that source may declare the vector variants of
+ * exp, log, log1p, pow, sin, cos and tanh (`#pragma omp declare simd`) and
+ * loops calling them vectorise. */
+bool cssm_hostcc_vector_math(void);
 /* The address of a function or object, or NULL if the library lacks it. */
 void *cssm_hostcc_sym(CssmHostLib *lib, const char *sym);
 const char *cssm_hostcc_path(const CssmHostLib *lib);   /* the .so file */

@@ -5,11 +5,16 @@
  * again with --child), neither of which may run the compiler; checks that a
  * compile error names the kernel and the failing line, that a missing
  * compiler is reported as such, that a missing symbol is NULL, and that a
- * corrupt cached object is compiled again. Works in a private cache
- * directory, removed at the end. */
+ * corrupt cached object is compiled again; and that, where glibc's vector
+ * math library is linked, map loops over the generated prelude's functions
+ * vectorise and round to the scalar functions' f32 results (one f32 ulp
+ * apart at most, for at most a few in a million inputs). Works in a private
+ * cache directory, removed at the end. */
 #include "jit.h"
 #include "base.h"
+#include "kernel.h"
 
+#include <math.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +183,98 @@ static void test_corrupt_object(const char *root)
     free(dir);
 }
 
+/* ---- vector math ---- */
+
+/* One f32 map loop per function, in the generated kernels' style. */
+static const char vector_maps[] =
+    "#define MAP(name, expr) void name(const float *x, float *o, i64 n) "
+    "{ for (i64 i = 0; i < n; i++) { double v = x[i]; o[i] = (float)(expr); } }\n"
+    "MAP(m_exp, exp(v)) MAP(m_log, log(v)) MAP(m_log1p, log1p(v)) MAP(m_pow, pow(v, 1.5))\n"
+    "MAP(m_sin, sin(v)) MAP(m_cos, cos(v)) MAP(m_tanh, tanh(v))\n"
+    "MAP(m_softplus, f_softplus(v)) MAP(m_sigmoid, f_sigmoid(v)) MAP(m_gelu, f_gelu(v))\n";
+
+static double softplus(double v) { return fmax(v, 0) + log1p(exp(-fabs(v))); }
+static double sigmoid(double v) { return v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)); }
+/* contraction off, as in the generated kernels */
+__attribute__((optimize("fp-contract=off"))) static double gelu(double v) { return 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))); }
+static double pow15(double v) { return pow(v, 1.5); }
+
+/* atol 0: at most 4 of the inputs may round to the neighbouring f32. Else
+ * the function cancels (gelu's left tail: 1 + tanh -> 0 turns the last double
+ * bits into relative f32 ones) and each value may be atol away. */
+typedef struct VectorMap {
+    const char *sym;
+    double (*scalar)(double);
+    double lo, hi;          /* inputs spread over [lo, hi] */
+    double atol;
+} VectorMap;
+
+/* Whether the file's bytes contain text. */
+static bool mentions(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    fseek(f, 0, SEEK_END);
+    size_t n = (size_t)ftell(f), k = strlen(text);
+    rewind(f);
+    char *bytes = xmalloc(n + 1);
+    bool found = false;
+    if (fread(bytes, 1, n, f) == n)
+        for (size_t i = 0; i + k <= n && !found; i++) found = !memcmp(bytes + i, text, k);
+    free(bytes);
+    fclose(f);
+    return found;
+}
+
+static void test_vector_math(void)
+{
+    if (!cssm_hostcc_vector_math()) {
+        printf("hostcc: no vector math library on this host; map loops stay scalar\n");
+        return;
+    }
+    char *src = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&src, &len);
+    ew_print_prelude(f, false);
+    fputs(vector_maps, f);
+    fclose(f);
+    CssmHostLib *lib = load(src, "vector_math");
+    free(src);
+    CHECK(lib != NULL);
+    if (!lib) return;
+    CHECK(mentions(cssm_hostcc_path(lib), "_ZGV"));   /* the vector variants are called */
+    static const VectorMap maps[] = {
+        {"m_exp", exp, -80, 80, 0}, {"m_log", log, 1e-30, 1e6, 0}, {"m_log1p", log1p, -0.999, 1e4, 0},
+        {"m_pow", pow15, 0, 1e5, 0}, {"m_sin", sin, -100, 100, 0}, {"m_cos", cos, -100, 100, 0},
+        {"m_tanh", tanh, -20, 20, 0}, {"m_softplus", softplus, -90, 90, 0}, {"m_sigmoid", sigmoid, -90, 90, 0},
+        {"m_gelu", gelu, -12, 12, 1e-12},
+    };
+    enum { N = 1 << 20 };
+    float *x = xmalloc(sizeof(float) * N), *y = xmalloc(sizeof(float) * N);
+    for (size_t m = 0; m < COUNT_OF(maps); m++) {
+        void (*fn)(const float *, float *, long long) = (void (*)(const float *, float *, long long))cssm_hostcc_sym(lib, maps[m].sym);
+        CHECK(fn != NULL);
+        if (!fn) continue;
+        for (int i = 0; i < N; i++) x[i] = (float)(maps[m].lo + (maps[m].hi - maps[m].lo) * (i + 0.5) / N);
+        fn(x, y, N);
+        int differ = 0, far = 0;
+        for (int i = 0; i < N; i++) {
+            float want = (float)maps[m].scalar(x[i]);
+            if (y[i] == want) continue;
+            differ++;
+            double d = fabs((double)y[i] - want);
+            far += maps[m].atol ? d > maps[m].atol : d > fabsf(nextafterf(want, INFINITY) - want);
+        }
+        bool ok = far == 0 && (maps[m].atol || differ <= 4);
+        if (!ok) fprintf(stderr, "%s: %d of %d differ from the scalar function, %d by more than %s\n", maps[m].sym,
+                         differ, N, far, maps[m].atol ? "atol" : "1 ulp");
+        CHECK(ok);
+    }
+    free(x);
+    free(y);
+    cssm_hostcc_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--child") == 0) return child_main(argv[2]);
@@ -191,6 +288,7 @@ int main(int argc, char **argv)
     test_compile_error();
     test_missing_compiler();
     test_corrupt_object(root);
+    test_vector_math();
     char *rm = xprintf("rm -rf '%s'", root);
     if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", root);
     free(rm);
