@@ -60,9 +60,12 @@ static double **random_inputs(Graph *g, Rng *r)
     double **v = xcalloc((size_t)g->inputs.len, sizeof(double *));
     for (int i = 0; i < g->inputs.len; i++) {
         int64_t n = numel_of(g, g->inputs.data[i].node);
-        bool uniform = !strncmp(g->inputs.data[i].name, "rng.", 4);
-        v[i] = uniform ? xmalloc(sizeof(double) * (size_t)(n ? n : 1)) : random_normal(n, r);
-        for (int64_t j = 0; uniform && j < n; j++) v[i][j] = rng_uniform(r);
+        if (strncmp(g->inputs.data[i].name, "rng.", 4)) {
+            v[i] = random_normal(n, r);
+            continue;
+        }
+        v[i] = xmalloc(sizeof(double) * (size_t)(n ? n : 1));
+        for (int64_t j = 0; j < n; j++) v[i][j] = rng_uniform(r);
     }
     return v;
 }
