@@ -6,10 +6,11 @@
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fopenmp -MMD -MP \
-           -I. -Icommon -Ilang -Icompiler -Iruntime -Iruntime/train -Iruntime/data -Ibuild
-LDLIBS  += -lfftw3 -lfftw3f -lpng -lz -ldl -lpthread -lm
 B       := build
+# override: `make CFLAGS=...` (make asan) replaces the optimisation flags, not these
+override CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fopenmp -MMD -MP \
+           -I. -Icommon -Ilang -Icompiler -Iruntime -Iruntime/train -Iruntime/data -I$(B)
+LDLIBS  += -lfftw3 -lfftw3f -lpng -lz -ldl -lpthread -lm
 
 LAYERS  := common lang compiler runtime runtime/train runtime/data
 SRCS    := $(filter-out compiler/main.c,$(foreach d,$(LAYERS),$(wildcard $(d)/*.c)))
