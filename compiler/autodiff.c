@@ -4,7 +4,9 @@
  * nodes: one VJP rule per op (vjp below), cotangents accumulated by ADD.
  * The cotangent of the output is a new INPUT ("d_output"), so the same graph
  * serves gradcheck (a random seed) and training (the loss gradient computed
- * by the trainer).
+ * by the trainer). The gradients are those of the trained parameters
+ * (g->grads) and, when asked, of the model input, as the probe
+ * "grad.<input>" (cssmc inspect's attributions).
  *
  * Complex values follow JAX's convention: the cotangent of z is
  * dL/dRe z - i dL/dIm z, so holomorphic ops propagate by plain multiplication
@@ -19,7 +21,7 @@
 typedef struct Ad {
     Graph *g;
     int *ct;        /* cotangent node per forward node, -1 if none */
-    bool *needs;    /* does the node depend on a parameter? */
+    bool *needs;    /* does the node depend on what is differentiated? */
 } Ad;
 
 /* Adds cotangent v to node x: reduces broadcast axes, drops an imaginary part
@@ -348,18 +350,22 @@ static void vjp(Ad *ad, int id)
     }
 }
 
-static bool *dependence_on_params(Graph *g, int upto)
+/* Whether each node depends on a trained parameter (AD_PARAMS) or on the
+ * model input (AD_INPUT). */
+static bool *dependence(Graph *g, int upto, unsigned wrt)
 {
     bool *needs = xcalloc((size_t)upto + 1, sizeof *needs);
+    int input = g->inputs.len ? g->inputs.data[0].node : -1;
     for (int i = 0; i <= upto; i++) {
         Node *n = node_at(g, i);
-        needs[i] = n->op == IR_PARAM && !g->params.data[n->attr.index].state;
+        needs[i] = ((wrt & AD_PARAMS) && n->op == IR_PARAM && !g->params.data[n->attr.index].state)
+                   || ((wrt & AD_INPUT) && i == input);
         for (int k = 0; k < n->nin && !needs[i]; k++) needs[i] = needs[n->in[k]];
     }
     return needs;
 }
 
-void differentiate(Graph *g)
+void differentiate(Graph *g, unsigned wrt)
 {
     int out = g->output;
     if (out < 0) ice("differentiate: graph has no output");
@@ -371,7 +377,8 @@ void differentiate(Graph *g)
     vec_push(&g->inputs, in);
     g->loss_seed = in.node;
 
-    Ad ad = {.g = g, .needs = dependence_on_params(g, out)};
+    int input = g->inputs.data[0].node;
+    Ad ad = {.g = g, .needs = dependence(g, out, wrt)};
     ad.ct = xmalloc(sizeof(int) * (size_t)(out + 1));
     for (int i = 0; i <= out; i++) ad.ct[i] = -1;
     ad.ct[out] = in.node;
@@ -383,6 +390,9 @@ void differentiate(Graph *g)
         int node = g->params.data[p].node, ct = node <= out ? ad.ct[node] : -1;
         vec_push(&g->grads, g->params.data[p].state ? -1 : ct);
     }
+    if ((wrt & AD_INPUT) && input <= out && ad.ct[input] >= 0)
+        vec_push(&g->probes, ((Probe){intern(xprintf("grad.%s", g->inputs.data[0].name)), ad.ct[input],
+                                       node_at(g, input)->loc}));
     free(ad.ct);
     free(ad.needs);
 }

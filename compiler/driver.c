@@ -249,7 +249,7 @@ Graph *compile_model(Options *o, bool grad)
         dump_lowered(o, g);
         return g;
     }
-    differentiate(g);
+    differentiate(g, o->grad_input ? AD_INPUT : AD_PARAMS);
     verified(g, "autodiff");
     set_scan_order(o, g);
     dump(o, 'A', "autodiff", g);
@@ -267,7 +267,7 @@ Graph *compile_training(Options *o)
     if (!g) return NULL;
     append_xent_loss(g);
     verified(g, "loss");
-    differentiate(g);
+    differentiate(g, AD_PARAMS);
     verified(g, "autodiff");
     set_scan_order(o, g);
     g = simplify(g);

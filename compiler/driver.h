@@ -22,6 +22,7 @@ typedef struct Options {
     bool f64;
     bool scan_assoc;            /* --scan=assoc: SCAN nodes in associative_scan's tree order */
     BuildMode mode;             /* --training (and compile_training), --bn-train-mode */
+    bool grad_input;            /* compile_model with grad: the input's gradient, not the parameters' */
     uint64_t seed;
     const char *input, *out;
     Vec(const char *) rest;     /* positional arguments after the model */

@@ -96,23 +96,38 @@ static double loss_of(RefExec *rx, Graph *g, Feed *f, double *out)
     return l;
 }
 
-/* Fourth-order central difference of L along entry i of parameter p. */
-static double central_difference(RefExec *rx, Graph *g, Feed *f, int p, int64_t i, double h, double *scratch)
+/* One finite-difference check in progress: the executor and the values
+ * it runs on, the loss's rounding level, and the tally so far. */
+typedef struct Checker {
+    RefExec *rx;
+    Graph *g;
+    Feed *f;
+    Rng r;
+    int entries;            /* per tensor */
+    double noise;
+    double *scratch;        /* the output */
+    double worst;
+    int checked, compared, kinks;
+} Checker;
+
+/* Fourth-order central difference of L along entry i of v (a parameter or
+ * the input, in c->f). */
+static double central_difference(Checker *c, double *v, int64_t i, double h)
 {
     static const double step[4] = {-2, -1, 1, 2};
-    double keep = f->params[p][i], l[4];
+    double keep = v[i], l[4];
     for (int k = 0; k < 4; k++) {
-        f->params[p][i] = keep + step[k] * h;
-        l[k] = loss_of(rx, g, f, scratch);
+        v[i] = keep + step[k] * h;
+        l[k] = loss_of(c->rx, c->g, c->f, c->scratch);
     }
-    f->params[p][i] = keep;
+    v[i] = keep;
     return (8 * (l[2] - l[1]) - (l[3] - l[0])) / (12 * h);
 }
 
-typedef struct ParamCheck {
+typedef struct TensorCheck {
     double error;       /* relative error over the entries compared */
     int compared, kinks;
-} ParamCheck;
+} TensorCheck;
 
 /* The derivative along one entry, from fourth-order differences at steps
  * h and h/8 (and h/64 when those two disagree), taking the one with the
@@ -123,14 +138,13 @@ typedef struct ParamCheck {
  * what rounding explains) the entry sits next to a non-smooth point (a max
  * or relu switching inside the stencil), where differences mean nothing: it
  * returns false. The choice never looks at the autodiff value. */
-static bool numeric_derivative(RefExec *rx, Graph *g, Feed *f, int p, int64_t i, double h, double noise,
-                               double *scratch, double *out)
+static bool numeric_derivative(Checker *c, double *v, int64_t i, double h, double *out)
 {
     double d[3], err[3], rounding[3];
     int levels = 2;
     for (int k = 0; k < levels; k++, h /= 8) {
-        d[k] = central_difference(rx, g, f, p, i, h, scratch);
-        err[k] = rounding[k] = 1.5 * noise / h;
+        d[k] = central_difference(c, v, i, h);
+        err[k] = rounding[k] = 1.5 * c->noise / h;
         if (k == 1 && fabs(d[0] - d[1]) > 1e-3 * fabs(d[1]) + 4 * rounding[1]) levels = 3;
     }
     for (int k = 0; k + 1 < levels; k++) err[k] += fabs(d[k] - d[k + 1]);
@@ -142,20 +156,18 @@ static bool numeric_derivative(RefExec *rx, Graph *g, Feed *f, int p, int64_t i,
     return err[best] - rounding[best] <= 1e-3 * fabs(d[best]) + 4 * rounding[best];
 }
 
-/* Checks one parameter tensor over a sample of its entries. */
-static ParamCheck check_param(RefExec *rx, Graph *g, Feed *f, int p, const double *grad, int max_entries, Rng *r,
-                              double noise, double *scratch)
+/* Checks the gradient of one tensor v[0..n) over a sample of its entries. */
+static TensorCheck check_values(Checker *c, double *v, int64_t n, const double *grad)
 {
-    int64_t n = shape_numel(&g->params.data[p].shape);
     double max_diff = 0, max_a = 0, max_n = 0, rms = 0;
-    int count = n < max_entries ? (int)n : max_entries;
-    for (int64_t i = 0; i < n; i++) rms += f->params[p][i] * f->params[p][i];
+    int count = n < c->entries ? (int)n : c->entries;
+    for (int64_t i = 0; i < n; i++) rms += v[i] * v[i];
     double h = 1e-2 * fmax(sqrt(rms / (double)(n ? n : 1)), 1e-2);
-    ParamCheck pc = {0};
+    TensorCheck pc = {0};
     for (int s = 0; s < count; s++) {
-        int64_t i = n <= max_entries ? s : (int64_t)rng_below(r, (uint64_t)n);
+        int64_t i = n <= c->entries ? s : (int64_t)rng_below(&c->r, (uint64_t)n);
         double num;
-        if (!numeric_derivative(rx, g, f, p, i, h, noise, scratch, &num)) {
+        if (!numeric_derivative(c, v, i, h, &num)) {
             pc.kinks++;
             continue;
         }
@@ -178,6 +190,8 @@ static const char gradcheck_usage[] =
     "  --block NAME   check one block alone on a random f32[B,T,H,W,C] input\n"
     "                 (sizes from -D seq_len, image_size, embed_dim; --batch)\n"
     "  --entries N    entries checked per parameter tensor (default 24; 0: none)\n"
+    "  --wrt-input    check the gradient with respect to the model input instead (the\n"
+    "                 one cssmc inspect's attributions come from)\n"
     "  --device D     also compare D's forward and gradients (f32) with the reference\n"
     "                 executor's: cpu or cuda (default: cuda with a GPU, else cpu); ref: no\n"
     "  --device-tol X tolerance of that comparison (default 1e-5)\n"
@@ -310,42 +324,50 @@ static void print_stats(void)
     cssm_counters_print(stdout);
 }
 
-/* Autodiff against central differences on the reference executor in f64. */
-static int finite_difference_check(Graph *g, Feed *f, Rng *rng, const CheckFlags *cf)
+/* Checks the gradient node gn (-1: no gradient path) of tensor v[0..n),
+ * named name, and prints one line. */
+static void check_tensor(Checker *c, const char *name, double *v, int64_t n, int gn)
 {
-    Rng r = *rng;
-    int entries = cf->entries;
-    double tol = cf->tol;
-    RefExec *rx = ref_new(g, true);
-    double *scratch = xmalloc(sizeof(double) * (size_t)numel_of(g, g->output));
-    loss_of(rx, g, f, scratch);
-    double noise = loss_noise(g, f, scratch), worst = 0;
-    int checked = 0, compared = 0, kinks = 0;
-    for (int p = 0; p < g->params.len; p++) {
-        if (g->params.data[p].state) continue;   /* running statistics: not differentiated */
-        int gn = g->grads.data[p];
-        int64_t n = shape_numel(&g->params.data[p].shape);
-        double *grad = xcalloc((size_t)n, sizeof(double));
-        if (gn >= 0) ref_get(rx, gn, grad);
-        ParamCheck pc = check_param(rx, g, f, p, grad, entries, &r, noise, scratch);
-        if (gn >= 0) loss_of(rx, g, f, scratch);   /* restore the unperturbed values */
-        printf("%-44s rel error %.3e", g->params.data[p].path, pc.error);
-        if (pc.kinks) printf("  (%d of %d entries next to a kink, not compared)", pc.kinks, pc.kinks + pc.compared);
-        printf("%s\n", gn < 0 ? " (no gradient path)" : "");
-        worst = fmax(worst, pc.error);
-        compared += pc.compared;
-        kinks += pc.kinks;
-        checked++;
-        free(grad);
-    }
-    printf("max relative error %.3e over %d parameter tensors (tolerance %.1e)\n", worst, checked, tol);
-    ref_free(rx);
-    free(scratch);
-    if (kinks * 4 > compared + kinks) {
-        printf("too many entries next to kinks (%d of %d): the check is not meaningful here\n", kinks, compared + kinks);
+    double *grad = xcalloc((size_t)n, sizeof(double));
+    if (gn >= 0) ref_get(c->rx, gn, grad);
+    TensorCheck tc = check_values(c, v, n, grad);
+    if (gn >= 0) loss_of(c->rx, c->g, c->f, c->scratch);   /* restore the unperturbed values */
+    printf("%-44s rel error %.3e", name, tc.error);
+    if (tc.kinks) printf("  (%d of %d entries next to a kink, not compared)", tc.kinks, tc.kinks + tc.compared);
+    printf("%s\n", gn < 0 ? " (no gradient path)" : "");
+    c->worst = fmax(c->worst, tc.error);
+    c->compared += tc.compared;
+    c->kinks += tc.kinks;
+    c->checked++;
+    free(grad);
+}
+
+/* Autodiff against central differences on the reference executor in f64:
+ * every trained parameter's gradient, or with grad_input the input's. */
+static int finite_difference_check(Graph *g, Feed *f, Rng *rng, const CheckFlags *cf, bool grad_input)
+{
+    Checker c = {.rx = ref_new(g, true), .g = g, .f = f, .r = *rng, .entries = cf->entries,
+                 .scratch = xmalloc(sizeof(double) * (size_t)numel_of(g, g->output))};
+    loss_of(c.rx, g, f, c.scratch);
+    c.noise = loss_noise(g, f, c.scratch);
+    for (int p = 0; p < g->params.len && !grad_input; p++)
+        if (!g->params.data[p].state)   /* running statistics are not differentiated */
+            check_tensor(&c, g->params.data[p].path, f->params[p], shape_numel(&g->params.data[p].shape),
+                         g->grads.data[p]);
+    for (int i = 0; i < g->probes.len && grad_input; i++)
+        if (!strncmp(g->probes.data[i].name, "grad.", 5))
+            check_tensor(&c, g->probes.data[i].name, f->inputs[0], numel_of(g, g->inputs.data[0].node),
+                         g->probes.data[i].node);
+    printf("max relative error %.3e over %d %s tensors (tolerance %.1e)\n", c.worst, c.checked,
+           grad_input ? "input" : "parameter", cf->tol);
+    ref_free(c.rx);
+    free(c.scratch);
+    if (c.kinks * 4 > c.compared + c.kinks) {
+        printf("too many entries next to kinks (%d of %d): the check is not meaningful here\n", c.kinks,
+               c.compared + c.kinks);
         return 1;
     }
-    return worst <= tol && checked > 0 ? 0 : 1;
+    return c.worst <= cf->tol && c.checked > 0 ? 0 : 1;
 }
 
 int cmd_gradcheck(int argc, char **argv)
@@ -353,8 +375,10 @@ int cmd_gradcheck(int argc, char **argv)
     CheckFlags cf = {.entries = 24, .tol = 1e-6, .device_tol = 1e-5};
     int rc = gradcheck_flags(&argc, argv, &cf);
     Options o;
+    bool wrt_input = take_flag(&argc, argv, "--wrt-input");
     if (rc || (rc = parse_options(argc, argv, OPT_MODEL | OPT_EXEC | OPT_BLOCK, gradcheck_usage, &o)))
         return rc < 0 ? 0 : rc;
+    o.grad_input = wrt_input;
     Device d = DEV_REF;
     device_parse(o.device, &d);
     if (cf.entries == 0 && d == DEV_REF) {
@@ -369,7 +393,7 @@ int cmd_gradcheck(int argc, char **argv)
     f.inputs = random_inputs(g, &r);
     for (int i = 0; i < g->inputs.len; i++)
         if (g->inputs.data[i].node == g->loss_seed) f.seed = f.inputs[i];
-    rc = cf.entries > 0 ? finite_difference_check(g, &f, &r, &cf) : 0;
+    rc = cf.entries > 0 ? finite_difference_check(g, &f, &r, &cf, wrt_input) : 0;
     if (d != DEV_REF && device_check(g, d, &f, &cf)) rc = 1;
     if (cf.stats) print_stats();
     for (int p = 0; p < g->params.len; p++) free(f.params[p]);

@@ -156,8 +156,11 @@ int64_t graph_param_count(const Graph *g);
 int64_t graph_state_count(const Graph *g);
 
 /* Appends the backward pass (autodiff.c): adds the INPUT d_output (the
- * cotangent of g->output, recorded in g->loss_seed) and sets g->grads. */
-void differentiate(Graph *g);
+ * cotangent of g->output, recorded in g->loss_seed) and, as wrt asks, sets
+ * g->grads (AD_PARAMS; -1 for the rest) and probes the model input's
+ * gradient as "grad.<input name>" (AD_INPUT). */
+enum { AD_PARAMS = 1, AD_INPUT = 2 };
+void differentiate(Graph *g, unsigned wrt);
 
 /* ---- Typed constructors (shape.c) ----
  * One per op family: each computes the result's shape and dtype by the op's

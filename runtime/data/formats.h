@@ -42,7 +42,7 @@ int  make_dirs(const char *path, char *err, size_t errlen);
 /* ---- .npy (NumPy v1/v2/v3 headers; C order only) ---- */
 
 typedef struct NpyArray {
-    char dtype[8];          /* numpy descr: "|u1", "<f4", "<i4", "<i8", "|b1" */
+    char dtype[8];          /* numpy descr: "|u1", "<f4", "<i4", "<i8", "|b1", "<c8" */
     int ndim;
     int64_t shape[8];
     void *data;             /* C order; owned, release with npy_free */

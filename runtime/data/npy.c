@@ -19,13 +19,14 @@
 
 size_t npy_itemsize(const char *dtype)
 {
-    static const char *kinds = "uifb";
+    static const char *kinds = "uifbc";
     if (strlen(dtype) < 3 || !strchr("<|=", dtype[0]) || !strchr(kinds, dtype[1])) return 0;
     char *end;
     long n = strtol(dtype + 2, &end, 10);
     if (*end || !(n == 1 || n == 2 || n == 4 || n == 8)) return 0;
     if (dtype[1] == 'b' && n != 1) return 0;
     if (dtype[1] == 'f' && n == 1) return 0;
+    if (dtype[1] == 'c' && n != 8) return 0;   /* complex64 */
     return (size_t)n;
 }
 

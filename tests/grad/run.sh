@@ -1,8 +1,8 @@
 #!/bin/sh
 # Gradient checks (f64, central differences against autodiff on the ref executor, and the fused
 # device against the reference in f32): every op model of ops.cssm, every block of the zoo alone
-# (with its options), and the SimpleCSSM wrapper end to end around blocks and with each of its
-# options.
+# (with its options, and with respect to its input), and the SimpleCSSM wrapper end to end around
+# blocks and with each of its options.
 set -u
 cd "$CSSM_ROOT"
 fail=0
@@ -37,6 +37,15 @@ for b in no_gate gated hgru_bi transformer mamba2_seq gdn_seq conv_ssm s4nd s4nd
 done
 for b in spatial_attn spatiotemporal_attn; do
     check "block $b" models/zoo.cssm --block "$b" $small $attn $ent
+done
+# The gradient with respect to each block's input (cssmc inspect's attributions; the data-side
+# VJPs a block's first op never needs for its parameters).
+for b in no_gate gated hgru_bi transformer mamba2_seq gdn_seq conv_ssm s4nd s4nd_full convs5 no_fft \
+         no_gate_realspace_seq no_gate_realspace_par direct_conv_parallel gdn; do
+    check "block $b --wrt-input" models/zoo.cssm --block "$b" $small $states --wrt-input --entries 8
+done
+for b in spatial_attn spatiotemporal_attn; do
+    check "block $b --wrt-input" models/zoo.cssm --block "$b" $small $attn --wrt-input --entries 8
 done
 # (kqv is transformer itself; the params and training tests run it under its own key.)
 # Option variants check fewer entries: each block was checked above. -D takes the first value
@@ -122,6 +131,9 @@ check "simple register tokens, last" models/simple.cssm $opt -D n_register_token
 # which f32 reproduces to about 2e-5 between devices: compare the devices at 1e-4 there.
 check "simple batch norm stem, training" models/simple.cssm $opt -D stem_norm=batch --training --device-tol 1e-4
 check "simple batch norms, running averages" models/simple.cssm $opt -D norm_type=batch
+check "simple default stem --wrt-input" models/simple.cssm -D cssm=no_gate -D seq_len=2 -D image_size=7 \
+    -D embed_dim=4 -D kernel_size=3 -D stem_layers=2 --wrt-input
+check "simple batch norms --wrt-input" models/simple.cssm $opt -D norm_type=batch --wrt-input
 check "simple instance norm stem, pre" models/simple.cssm $opt -D stem_norm=instance -D stem_norm_order=pre
 # (a mean pool over exactly the normalised axes would return the norm's bias: max pool here)
 check "simple global_instance readout" models/simple.cssm $opt -D body_norm=global_instance \
