@@ -1,13 +1,13 @@
-/* train_cmd.c: the commands `cssmc train`, `cssmc eval`, `cssmc predict`
- * and `cssmc inspect`.
+/* train_cmd.c: the commands `cssmc train`, `cssmc eval` and `cssmc predict`,
+ * and the settings all commands that run a model on data share.
  *
  * `train` compiles the model twice, as the training graph (model, softmax
  * cross-entropy against a `targets` input, backward) and as the plain
  * forward graph for evaluation, binds both to one device through exec.h,
  * and hands the loop (runtime/train/loop.c) a TrainModel whose parameters
- * live in one flat buffer. `eval` and `predict` compile the forward graph
- * only and load a checkpoint's parameters; `inspect` differentiates it with
- * respect to its input, to write its probes and per-frame attributions.
+ * live in one flat buffer (engine.c). `eval` and `predict` compile the
+ * forward graph only and load a checkpoint's parameters (inspect_cmd.c
+ * opens checkpoints the same way).
  *
  * Settings come from one table of flags, which also names their keys in
  * config.json, so the command line, the run directory and --resume agree
@@ -24,14 +24,9 @@
  * settings from there (flags given again must agree), and `eval CKPT`
  * finds the model and -D values in the config.json beside CKPT. */
 #include "commands.h"
-#include "driver.h"
-#include "exec.h"
+#include "engine.h"
 #include "formats.h"
-#include "init.h"
 #include "jit.h"
-#include "loop.h"
-#include "optimizer.h"
-#include "rng.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -46,18 +41,6 @@
 /* ---- Settings and their flags --------------------------------------------- */
 
 
-typedef struct Settings {
-    const char *model, *model_name, *data, *device, *scan, *out, *resume, *split;
-    StrVec defines, includes, no_decay;
-    int64_t epochs, steps, batch, warmup, patience, save_every, log_every, index;
-    double lr, weight_decay, grad_clip, label_smoothing;
-    int64_t seed;
-    bool quiet, bn_train_mode;
-    uint32_t given;          /* bit i: FLAGS[i] was on the command line */
-    bool given_model;        /* a model file or a -D/-I/--model was */
-} Settings;
-
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INSPECT = 8, CMD_ALL = 15 };
 
 typedef enum FlagType { FT_INT, FT_REAL, FT_TEXT, FT_LIST, FT_BOOL } FlagType;
 
@@ -116,7 +99,7 @@ static void *field(Settings *s, const Flag *f) { return (char *)s + f->off; }
 
 static const void *cfield(const Settings *s, const Flag *f) { return (const char *)s + f->off; }
 
-__attribute__((format(printf, 2, 3))) static int usage_error(const char *cmd, const char *fmt, ...)
+int run_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -128,7 +111,7 @@ __attribute__((format(printf, 2, 3))) static int usage_error(const char *cmd, co
 }
 
 /* Failures after the command line was accepted: one line, status 1. */
-static int failure(const char *cmd, const char *msg)
+int run_failure(const char *cmd, const char *msg)
 {
     fprintf(stderr, "cssmc %s: error: %s\n", cmd, msg);
     return 1;
@@ -184,18 +167,18 @@ static int parse_flag(int argc, char **argv, int *i, unsigned cmd_bit, Settings 
         size_t n = strlen(f->name);
         if (strncmp(a, f->name, n) || (a[n] && a[n] != '=') || !(f->cmds & cmd_bit)) continue;
         const char *v = "";
-        if (f->type == FT_BOOL && a[n]) return usage_error(cmd, "%s takes no value", f->name);
+        if (f->type == FT_BOOL && a[n]) return run_usage_error(cmd, "%s takes no value", f->name);
         if (f->type != FT_BOOL) {
             if (a[n] == '=') v = a + n + 1;
             else if (*i + 1 < argc) v = argv[++*i];
-            else return usage_error(cmd, "%s expects %s", f->name, f->expect);
+            else return run_usage_error(cmd, "%s expects %s", f->name, f->expect);
         }
-        if (!set_value(f, v, s)) return usage_error(cmd, "%s expects %s, got '%s'", f->name, f->expect, v);
+        if (!set_value(f, v, s)) return run_usage_error(cmd, "%s expects %s, got '%s'", f->name, f->expect, v);
         s->given |= 1u << k;
         s->given_model |= f->off == S(model_name);
         return 0;
     }
-    return usage_error(cmd, "unknown option '%s'", a);
+    return run_usage_error(cmd, "unknown option '%s'", a);
 }
 
 static int parse_model_flag(int argc, char **argv, int *i, Settings *s)
@@ -203,8 +186,8 @@ static int parse_model_flag(int argc, char **argv, int *i, Settings *s)
     const char *a = argv[*i], *cmd = argv[0];
     const char *v = a[2] ? a + 2 : *i + 1 < argc ? argv[++*i] : "";
     if (a[1] == 'D' && (!strchr(v, '=') || *v == '=' || !strchr(v, '=')[1]))
-        return usage_error(cmd, "-D expects name=value, got '%s'", v);
-    if (a[1] == 'I' && !*v) return usage_error(cmd, "-I expects a folder");
+        return run_usage_error(cmd, "-D expects name=value, got '%s'", v);
+    if (a[1] == 'I' && !*v) return run_usage_error(cmd, "-I expects a folder");
     vec_push(a[1] == 'D' ? &s->defines : &s->includes, v);
     s->given_model = true;
     return 0;
@@ -222,7 +205,7 @@ static int parse_args(int argc, char **argv, unsigned cmd_bit, const char *usage
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage, stdout), -1;
         if (!strncmp(a, "-D", 2) || !strncmp(a, "-I", 2)) rc = parse_model_flag(argc, argv, &i, s);
         else if (a[0] == '-' && a[1]) rc = parse_flag(argc, argv, &i, cmd_bit, s);
-        else if (*npos == maxpos) rc = usage_error(argv[0], "unexpected argument '%s'", a);
+        else if (*npos == maxpos) rc = run_usage_error(argv[0], "unexpected argument '%s'", a);
         else pos[(*npos)++] = a;
         if (rc) return rc;
     }
@@ -291,7 +274,7 @@ static int check_out(const char *cmd, const char *dir)
     char err[512];
     if (stat(dir, &sb) != 0) return 0;           /* created later */
     if (rundir_prepare(dir, false, err, sizeof err) == 0) return 0;
-    return usage_error(cmd, "--out %s", err);
+    return run_usage_error(cmd, "--out %s", err);
 }
 
 static const char *default_out(const char *model)
@@ -414,317 +397,32 @@ static int load_config(const char *dir, Settings *s, char hash[17], char *err, s
     return rc;
 }
 
-/* ---- The model on a device -------------------------------------------------- */
-
-/* The stream label of the random inputs, apart from initialisation and data order. */
-#define NOISE_STREAM 0x64726f70u
-
-/* A random input of the training graph ("rng.*"), fed U[0, 1) each step. */
-typedef struct RandomInput {
-    int node;
-    int64_t numel;
-} RandomInput;
-
-/* One compiled graph bound to an executor. */
-typedef struct Bound {
-    Graph *g;
-    Exec *e;
-    int x, targets, seed, logits;
-    int *param, *grad;       /* node of each TrainModel parameter, or -1 */
-    int *stat, *stat_next;   /* node of each running statistic, and (training) of its next value */
-    Vec(RandomInput) random;
-    float *draws;            /* room for the largest random input */
-} Bound;
-
-typedef struct Engine {
-    Bound train, fwd;
-    CompiledAdamW *optimizer;    /* training only */
-    Rng noise;                   /* the stream of the random inputs, from --seed */
-    TrainModel m;
-    Device device;
-    int frames, height, width;
-} Engine;
-
-/* The driver's options for this model, through its own parser. The argument
- * strings live as long as the process, as the graphs refer to them. */
-static int compile_options(const Settings *s, const char *cmd, Options *o)
-{
-    StrVec args = {0};
-    vec_push(&args, cmd);
-    vec_push(&args, s->model);
-    for (int i = 0; i < s->defines.len; i++) vec_push(&args, xprintf("-D%s", s->defines.data[i]));
-    for (int i = 0; i < s->includes.len; i++) vec_push(&args, xprintf("-I%s", s->includes.data[i]));
-    if (s->model_name) {
-        vec_push(&args, "--model");
-        vec_push(&args, s->model_name);
-    }
-    vec_push(&args, "--batch");
-    vec_push(&args, xprintf("%lld", (long long)s->batch));
-    vec_push(&args, xprintf("--scan=%s", s->scan));
-    if (s->bn_train_mode) vec_push(&args, "--bn-train-mode");
-    return parse_options(args.len, (char **)args.data, OPT_MODEL, "", o);
-}
-
-static int model_shapes(Engine *en, Graph *g, const Settings *s, const char *cmd)
-{
-    char a[256], b[256];
-    const Node *x = node_at(g, g->inputs.data[0].node), *y = node_at(g, g->output);
-    if (g->inputs.len != 1 + (g->loss_seed >= 0) || x->shape.rank != 5 || x->shape.size[4] != 3 || x->dtype != DT_F32)
-        return fprintf(stderr, "cssmc %s: error: %s: the model input is %s; training needs one f32[B, T, H, W, 3]\n",
-                       cmd, s->model, shape_str(x->dtype, &x->shape, a, sizeof a)), 1;
-    if (y->shape.rank != 2 || y->dtype != DT_F32 || y->shape.size[0] != s->batch || y->shape.size[1] < 2)
-        return fprintf(stderr, "cssmc %s: error: %s: the model output is %s; expected f32[B=%lld, classes >= 2]\n",
-                       cmd, s->model, shape_str(y->dtype, &y->shape, b, sizeof b), (long long)s->batch), 1;
-    en->frames = (int)x->shape.size[1], en->height = (int)x->shape.size[2], en->width = (int)x->shape.size[3];
-    en->m.batch = (int)s->batch;
-    en->m.classes = (int)y->shape.size[1];
-    en->m.sample_floats = (size_t)en->frames * (size_t)en->height * (size_t)en->width * 3;
-    return 0;
-}
-
-static TensorRef tensor_of(const Param *p)
-{
-    TensorRef t = {.name = p->path, .ndim = p->shape.rank};
-    for (int i = 0; i < p->shape.rank; i++) t.shape[i] = p->shape.size[i];
-    return t;
-}
-
-/* The parameters and the running statistics, in the forward graph's order,
- * each kind over one flat buffer. */
-static void model_params(TrainModel *m, Graph *g)
-{
-    m->params = xcalloc((size_t)MAX(g->params.len, 1), sizeof(TensorRef));
-    m->stats = xcalloc((size_t)MAX(g->params.len, 1), sizeof(TensorRef));
-    for (int p = 0; p < g->params.len; p++) {
-        const Param *pp = &g->params.data[p];
-        if (pp->state) m->stats[m->nstats++] = tensor_of(pp);
-        else m->params[m->nparams++] = tensor_of(pp);
-    }
-    train_model_layout(m);
-}
-
-static void init_model(TrainModel *m, Graph *g, uint64_t seed)
-{
-    double **v = xcalloc((size_t)g->params.len + 1, sizeof(double *));
-    init_params(g, seed, v);
-    int np = 0, ns = 0;
-    for (int p = 0; p < g->params.len; p++) {
-        TensorRef *t = g->params.data[p].state ? &m->stats[ns++] : &m->params[np++];
-        for (int64_t j = 0; j < tensor_numel(t); j++) t->data[j] = (float)v[p][j];
-        free(v[p]);
-    }
-    free(v);
-}
-
-static int node_of_input(Graph *g, const char *name)
-{
-    for (int i = 0; i < g->inputs.len; i++)
-        if (!strcmp(g->inputs.data[i].name, name)) return g->inputs.data[i].node;
-    ice("train: the training graph has no input %s", name);
-}
-
-static int node_of_probe(Graph *g, const char *name)
-{
-    for (int i = 0; i < g->probes.len; i++)
-        if (!strcmp(g->probes.data[i].name, name)) return g->probes.data[i].node;
-    ice("train: the training graph has no probe %s", name);
-}
-
-/* The index in g->params of the variable at path, or -1. */
-static int param_index(Graph *g, const char *path)
-{
-    for (int p = 0; p < g->params.len; p++)
-        if (!strcmp(g->params.data[p].path, path)) return p;
-    return -1;
-}
-
-static void bind_random_inputs(Bound *b)
-{
-    int64_t most = 1;
-    for (int i = 0; i < b->g->inputs.len; i++) {
-        const Input *in = &b->g->inputs.data[i];
-        if (strncmp(in->name, "rng.", 4)) continue;
-        RandomInput r = {in->node, shape_numel(&node_at(b->g, in->node)->shape)};
-        vec_push(&b->random, r);
-        most = MAX(most, r.numel);
-    }
-    b->draws = xmalloc(sizeof(float) * (size_t)most);
-}
-
-/* Step `step`'s draws for every random input: a function of (seed, step, input). */
-static void feed_random_inputs(Bound *b, Rng noise, int64_t step)
-{
-    Rng at_step = rng_fold(noise, (uint64_t)step);
-    for (int i = 0; i < b->random.len; i++) {
-        Rng r = rng_fold(at_step, (uint64_t)i);
-        for (int64_t j = 0; j < b->random.data[i].numel; j++) b->draws[j] = (float)rng_uniform(&r);
-        exec_set(b->e, b->random.data[i].node, b->draws);
-    }
-}
-
-static int bind(Bound *b, Graph *g, Engine *en, bool train, char *err, size_t errlen)
-{
-    const TrainModel *m = &en->m;
-    *b = (Bound){.g = g, .x = g->inputs.data[0].node, .seed = g->loss_seed, .logits = g->output};
-    b->param = xmalloc(sizeof(int) * (size_t)MAX(m->nparams, 1));
-    b->grad = xmalloc(sizeof(int) * (size_t)MAX(m->nparams, 1));
-    for (int i = 0; i < m->nparams; i++) {
-        int p = param_index(g, m->params[i].name);
-        b->param[i] = p >= 0 ? g->params.data[p].node : -1;
-        b->grad[i] = train && p >= 0 ? g->grads.data[p] : -1;
-    }
-    b->stat = xmalloc(sizeof(int) * (size_t)MAX(m->nstats, 1));
-    b->stat_next = xmalloc(sizeof(int) * (size_t)MAX(m->nstats, 1));
-    for (int i = 0; i < m->nstats; i++) {
-        int p = param_index(g, m->stats[i].name);
-        b->stat[i] = p >= 0 ? g->params.data[p].node : -1;
-        b->stat_next[i] = train && p >= 0 ? node_of_probe(g, m->stats[i].name) : -1;
-    }
-    if (train) {
-        b->targets = node_of_input(g, "targets");
-        b->logits = node_of_probe(g, "logits");
-        bind_random_inputs(b);
-    }
-    b->e = exec_new(g, en->device, false, err, errlen);
-    return b->e ? 0 : -1;
-}
-
-static void unbind(Bound *b)
-{
-    exec_free(b->e);
-    if (b->g) graph_free(b->g);
-    free(b->param);
-    free(b->grad);
-    free(b->stat);
-    free(b->stat_next);
-    vec_free(&b->random);
-    free(b->draws);
-}
-
-/* The parameters and the running statistics. */
-static void feed_params(Bound *b, const TrainModel *m)
-{
-    for (int i = 0; i < m->nparams; i++)
-        if (b->param[i] >= 0) exec_set(b->e, b->param[i], m->params[i].data);
-    for (int i = 0; i < m->nstats; i++)
-        if (b->stat[i] >= 0) exec_set(b->e, b->stat[i], m->stats[i].data);
-}
-
-static void engine_step(TrainModel *m, int64_t step, const float *x, const float *targets, double *loss,
-                        float *logits)
-{
-    Engine *en = m->ctx;
-    Bound *b = &en->train;
-    const float one = 1;
-    float l;
-    feed_params(b, m);
-    feed_random_inputs(b, en->noise, step);
-    exec_set(b->e, b->x, x);
-    exec_set(b->e, b->targets, targets);
-    exec_set(b->e, b->seed, &one);
-    exec_run(b->e);
-    exec_get(b->e, b->g->output, &l);
-    *loss = l;
-    exec_get(b->e, b->logits, logits);
-    for (int i = 0; i < m->nparams; i++) {
-        float *g = m->grads + (m->params[i].data - m->flat);
-        if (b->grad[i] >= 0) exec_get(b->e, b->grad[i], g);
-        else memset(g, 0, sizeof(float) * (size_t)tensor_numel(&m->params[i]));
-    }
-    for (int i = 0; i < m->nstats; i++)
-        if (b->stat_next[i] >= 0) exec_get(b->e, b->stat_next[i], m->stats[i].data);
-}
-
-static void engine_forward(TrainModel *m, const float *x, float *logits)
-{
-    Bound *b = &((Engine *)m->ctx)->fwd;
-    feed_params(b, m);
-    exec_set(b->e, b->x, x);
-    exec_run(b->e);
-    exec_get(b->e, b->logits, logits);
-}
-
-static void engine_close(Engine *en)
-{
-    unbind(&en->train);
-    unbind(&en->fwd);
-    compiled_adamw_free(en->optimizer);
-    train_model_free_buffers(&en->m);
-    free(en->m.params);
-    free(en->m.stats);
-}
-
-/* The AdamW update over every parameter, compiled for the training device. */
-static int open_optimizer(Engine *en, char *err, size_t errlen)
-{
-    en->optimizer = compiled_adamw_new(MAX(en->m.total, 1), en->device, err, errlen);
-    if (!en->optimizer) return -1;
-    en->m.optimizer = (AdamWKernel){.apply = compiled_adamw_apply, .ctx = en->optimizer};
-    return 0;
-}
-
-/* What an engine is opened for: evaluation (the forward graph), training
- * (also the training graph and the optimizer), or inspection (the forward
- * graph differentiated with respect to its input, cssmc inspect). */
-typedef enum EngineUse { ENGINE_EVAL, ENGINE_TRAIN, ENGINE_INSPECT } EngineUse;
-
-/* Compiles the graphs of `use` and binds them to the device. Returns an exit
- * status: 1 for a model that does not compile, 2 for a device this machine
- * cannot run (an unknown -D name exits 2 inside the driver). */
-static int engine_open(Engine *en, const Settings *s, EngineUse use, const char *cmd)
-{
-    bool train = use == ENGINE_TRAIN;
-    Options o, ot;
-    char err[512];
-    *en = (Engine){.m.ctx = en, .m.step = engine_step, .m.forward = engine_forward,
-                   .noise = rng_fold(rng_new((uint64_t)s->seed), NOISE_STREAM)};
-    if (!device_parse(s->device, &en->device)) ice("train: device %s was not checked", s->device);
-    int rc = compile_options(s, cmd, &o);
-    if (rc) return rc;
-    o.grad_input = use == ENGINE_INSPECT;
-    Graph *fwd = compile_model(&o, o.grad_input);
-    if (!fwd) return 1;
-    if ((rc = model_shapes(en, fwd, s, cmd))) return graph_free(fwd), rc;
-    model_params(&en->m, fwd);
-    en->fwd.g = fwd;                             /* owned by en from here */
-    Graph *tg = NULL;
-    if (train && (compile_options(s, cmd, &ot) || !(tg = compile_training(&ot)))) rc = 1;
-    else if (bind(&en->fwd, fwd, en, false, err, sizeof err) || (tg && bind(&en->train, tg, en, true, err, sizeof err))
-             || (train && open_optimizer(en, err, sizeof err)))
-        rc = usage_error(cmd, "%s", err);
-    if (rc == 0) return 0;
-    if (tg && !en->train.g) graph_free(tg);
-    engine_close(en);
-    *en = (Engine){0};
-    return rc;
-}
-
 /* ---- Checks before any work ------------------------------------------------ */
 
 static int check_device(const char *cmd, Settings *s)
 {
     Device d;
     if (!s->device) s->device = device_name(device_default());
-    return device_parse(s->device, &d) ? 0 : usage_error(cmd, "--device expects ref, cpu or cuda, got '%s'", s->device);
+    return device_parse(s->device, &d) ? 0 : run_usage_error(cmd, "--device expects ref, cpu or cuda, got '%s'", s->device);
 }
 
 static int check_scan(const char *cmd, const Settings *s)
 {
     if (!strcmp(s->scan, "seq") || !strcmp(s->scan, "assoc")) return 0;
-    return usage_error(cmd, "--scan expects seq or assoc, got '%s'", s->scan);
+    return run_usage_error(cmd, "--scan expects seq or assoc, got '%s'", s->scan);
 }
 
 static int check_data(const char *cmd, const Settings *s)
 {
     char err[512];
-    if (!s->data) return usage_error(cmd, "--data is required (a dataset folder or NAME:gen[,key=value...])");
-    return source_check(s->data, err, sizeof err) ? usage_error(cmd, "%s", err) : 0;
+    if (!s->data) return run_usage_error(cmd, "--data is required (a dataset folder or NAME:gen[,key=value...])");
+    return source_check(s->data, err, sizeof err) ? run_usage_error(cmd, "%s", err) : 0;
 }
 
 static int check_split(const char *cmd, const Settings *s, Split *split)
 {
     return split_parse(s->split, split) == 0 ? 0
-                                              : usage_error(cmd, "--split expects train, val or test, got '%s'", s->split);
+                                              : run_usage_error(cmd, "--split expects train, val or test, got '%s'", s->split);
 }
 
 /* ---- train -------------------------------------------------------------- */
@@ -763,7 +461,7 @@ static const char train_usage[] =
 static int check_fresh(const char *cmd, Settings *s)
 {
     int rc;
-    if (!s->model) return usage_error(cmd, "no model file given");
+    if (!s->model) return run_usage_error(cmd, "no model file given");
     if ((rc = check_data(cmd, s)) || (rc = check_device(cmd, s)) || (rc = check_scan(cmd, s))) return rc;
     if (!s->out) s->out = default_out(s->model);
     absolute_paths(s);
@@ -801,12 +499,12 @@ static int agree(const char *cmd, Settings *cli, const Settings *run, const char
     for (size_t k = 0; k < COUNT_OF(FLAGS); k++) {
         const Flag *f = &FLAGS[k];
         if (f->key && !f->cosmetic && (cli->given >> k & 1) && !same_flag(f, cli, run))
-            return usage_error(cmd, "--resume %s: %s differs from the run's (%s/config.json)", dir, f->name, dir);
+            return run_usage_error(cmd, "--resume %s: %s differs from the run's (%s/config.json)", dir, f->name, dir);
     }
     if (cli->model && strcmp(cli->model, run->model))
-        return usage_error(cmd, "--resume %s: the run trains %s, not %s", dir, run->model, cli->model);
+        return run_usage_error(cmd, "--resume %s: the run trains %s, not %s", dir, run->model, cli->model);
     if (cli->given_model && (!same_strings(&cli->defines, &run->defines) || !same_strings(&cli->includes, &run->includes)))
-        return usage_error(cmd, "--resume %s: -D/-I differ from the run's (%s/config.json)", dir, dir);
+        return run_usage_error(cmd, "--resume %s: -D/-I differ from the run's (%s/config.json)", dir, dir);
     return 0;
 }
 
@@ -814,8 +512,8 @@ static int load_resume(const char *cmd, Settings *cli, Settings *run, char hash[
 {
     char err[512];
     const char *dir = cli->resume;
-    if (cli->out) return usage_error(cmd, "--resume %s continues in %s; leave out --out", dir, dir);
-    if (load_config(dir, run, hash, err, sizeof err)) return usage_error(cmd, "--resume: %s", err);
+    if (cli->out) return run_usage_error(cmd, "--resume %s continues in %s; leave out --out", dir, dir);
+    if (load_config(dir, run, hash, err, sizeof err)) return run_usage_error(cmd, "--resume: %s", err);
     int rc = agree(cmd, cli, run, dir);
     if (rc) return rc;
     run->resume = run->out = dir;
@@ -905,11 +603,11 @@ static void train_options(const Settings *s, TrainOptions *o)
 static int start_run(const char *cmd, const Settings *s, Engine *en, const DataSource *src, TrainOptions *to)
 {
     char err[512];
-    if (rundir_prepare(s->out, false, err, sizeof err)) return failure(cmd, err);
+    if (rundir_prepare(s->out, false, err, sizeof err)) return run_failure(cmd, err);
     char *text = config_text(s, en, src, &to->adamw);
     int rc = rundir_write_config(s->out, text, to->config_hash, err, sizeof err);
     free(text);
-    return rc ? failure(cmd, err) : 0;
+    return rc ? run_failure(cmd, err) : 0;
 }
 
 static void print_summary(const TrainSummary *r, const char *dir)
@@ -934,7 +632,7 @@ static int train_with(const char *cmd, Settings *s, const char *hash)
     DataSource *src = source_open(s->data, en.frames, en.height, en.width, err, sizeof err);
     TrainOptions to;
     train_options(s, &to);
-    if (!src) rc = failure(cmd, err);
+    if (!src) rc = run_failure(cmd, err);
     else if (!s->resume) rc = start_run(cmd, s, &en, src, &to);
     else snprintf(to.config_hash, sizeof to.config_hash, "%s", hash);
     if (!rc) {
@@ -943,7 +641,7 @@ static int train_with(const char *cmd, Settings *s, const char *hash)
         free(last);
         init_model(&en.m, en.fwd.g, (uint64_t)s->seed);
         TrainSummary sum;
-        if (train_run(&en.m, src, &to, &sum, err, sizeof err)) rc = failure(cmd, err);
+        if (train_run(&en.m, src, &to, &sum, err, sizeof err)) rc = run_failure(cmd, err);
         else print_summary(&sum, s->out);
     }
     source_close(src);
@@ -1001,7 +699,7 @@ static int eval_settings(const char *cmd, Settings *cli, const char *ckpt, Setti
     char *dir = checkpoint_dir(ckpt);
     int rc = load_config(dir, s, hash, err, sizeof err);
     free(dir);
-    if (rc) return usage_error(cmd, "%s (or name the model: cssmc %s CHECKPOINT MODEL.cssm ...)", err, cmd);
+    if (rc) return run_usage_error(cmd, "%s (or name the model: cssmc %s CHECKPOINT MODEL.cssm ...)", err, cmd);
     merge_defines(&s->defines, &cli->defines);
     for (int i = 0; i < cli->includes.len; i++) vec_push(&s->includes, cli->includes.data[i]);
     if (given(cli, S(data))) s->data = cli->data;
@@ -1017,14 +715,7 @@ static int eval_settings(const char *cmd, Settings *cli, const char *ckpt, Setti
     return 0;
 }
 
-typedef struct EvalJob {
-    Engine en;
-    DataSource *src;
-    Split split;
-    const char *ckpt;
-} EvalJob;
-
-static int eval_open(int argc, char **argv, unsigned bit, const char *usage, EvalJob *job, Settings *s)
+int eval_open(int argc, char **argv, unsigned bit, const char *usage, EvalJob *job, Settings *s)
 {
     Settings cli;
     const char *pos[2], *cmd = argv[0];
@@ -1032,27 +723,27 @@ static int eval_open(int argc, char **argv, unsigned bit, const char *usage, Eva
     char err[512];
     int rc = parse_args(argc, argv, bit, usage, &cli, pos, 2, &npos);
     if (rc) return rc;
-    if (!npos) return usage_error(cmd, "no checkpoint given");
+    if (!npos) return run_usage_error(cmd, "no checkpoint given");
     job->ckpt = pos[0];
-    if (!is_file(job->ckpt)) return usage_error(cmd, "%s: no such checkpoint file", job->ckpt);
+    if (!is_file(job->ckpt)) return run_usage_error(cmd, "%s: no such checkpoint file", job->ckpt);
     if (npos == 2) cli.model = pos[1], *s = cli;
     else if ((rc = eval_settings(cmd, &cli, job->ckpt, s))) return rc;
     if ((rc = check_split(cmd, s, &job->split)) || (rc = check_data(cmd, s)) || (rc = check_device(cmd, s))
         || (rc = check_scan(cmd, s)))
         return rc;
-    if (bit == CMD_PREDICT && !s->out) return usage_error(cmd, "--out LOGITS.npy is required");
-    if (bit == CMD_INSPECT && !s->out) return usage_error(cmd, "--out DIR is required");
+    if (bit == CMD_PREDICT && !s->out) return run_usage_error(cmd, "--out LOGITS.npy is required");
+    if (bit == CMD_INSPECT && !s->out) return run_usage_error(cmd, "--out DIR is required");
     if ((rc = engine_open(&job->en, s, bit == CMD_INSPECT ? ENGINE_INSPECT : ENGINE_EVAL, cmd))) return rc;
     job->src = source_open(s->data, job->en.frames, job->en.height, job->en.width, err, sizeof err);
-    if (!job->src) return failure(cmd, err);
+    if (!job->src) return run_failure(cmd, err);
     TrainState st;
     const TrainModel *m = &job->en.m;
     if (ckpt_load(job->ckpt, m->params, m->nparams, m->stats, m->nstats, NULL, &st, err, sizeof err))
-        return failure(cmd, err);
+        return run_failure(cmd, err);
     return 0;
 }
 
-static void eval_close(EvalJob *job)
+void eval_close(EvalJob *job)
 {
     source_close(job->src);
     engine_close(&job->en);
@@ -1066,7 +757,7 @@ int cmd_eval(int argc, char **argv)
     int rc = eval_open(argc, argv, CMD_EVAL, eval_usage, &job, &s);
     EvalResult r;
     if (rc == 0 && evaluate_split(&job.en.m, job.src, job.split, s.label_smoothing, &r, NULL, err, sizeof err))
-        rc = failure(argv[0], err);
+        rc = run_failure(argv[0], err);
     else if (rc == 0)
         printf("%s: %s split, %lld samples: loss %.6f, accuracy %.6f\n", job.ckpt, split_name(job.split),
                (long long)r.samples, r.loss, r.acc);
@@ -1086,7 +777,7 @@ int cmd_predict(int argc, char **argv)
     EvalResult r;
     if (evaluate_split(&job.en.m, job.src, job.split, 0, &r, logits, err, sizeof err) ||
         npy_write(s.out, "<f4", 2, shape, logits, err, sizeof err))
-        rc = failure(argv[0], err);
+        rc = run_failure(argv[0], err);
     else
         printf("wrote the logits of %lld %s samples (accuracy %.6f) to %s\n", (long long)n, split_name(job.split),
                r.acc, s.out);
@@ -1095,199 +786,3 @@ int cmd_predict(int argc, char **argv)
     return rc;
 }
 
-/* ---- inspect ------------------------------------------------------------- */
-
-static const char inspect_usage[] =
-    "usage: cssmc inspect CHECKPOINT [MODEL.cssm] [-D name=value]... [--data SPEC] [--split S]\n"
-    "                     [--index N] [--batch K] [--device D] [--bn-train-mode] --out DIR\n"
-    "Runs a checkpoint's model on K samples (the batch size, by default the run's) from\n"
-    "sample N (default 0) of a split (default test), and writes what it computed into DIR:\n"
-    "  x.npy, labels.npy    the input f32[K, T, H, W, 3] and the labels (int32 [K])\n"
-    "  logits.npy           f32[K, classes]\n"
-    "  PROBE.npy            every probe of the model (`probe name = ...`, float32 or\n"
-    "                       complex64), e.g. a block's states over time\n"
-    "  attribution.npy      f32[K, T]: for each frame, the L2 norm of the gradient of the\n"
-    "                       predicted class's logit with respect to that frame\n"
-    "It prints each sample's label, prediction and attributions, and for each probe with a\n"
-    "time axis its RMS at each step. Model and data as for cssmc eval. With --bn-train-mode\n"
-    "the K samples share batch statistics, so a sample's attribution also reaches the others.\n";
-
-/* One inspection: a batch of K samples and what the model made of it. */
-typedef struct Inspection {
-    int64_t first, count;        /* samples [first, first + count) of the split */
-    float *x, *logits, *grad, *attribution;
-    int32_t *labels, *predicted;
-} Inspection;
-
-static void inspection_free(Inspection *in)
-{
-    free(in->x), free(in->logits), free(in->grad), free(in->attribution), free(in->labels), free(in->predicted);
-}
-
-static int read_samples(EvalJob *job, Inspection *in, char *err, size_t errlen)
-{
-    const TrainModel *m = &job->en.m;
-    in->x = xmalloc(sizeof(float) * m->sample_floats * (size_t)in->count);
-    in->labels = xmalloc(sizeof(int32_t) * (size_t)in->count);
-    for (int64_t k = 0; k < in->count; k++)
-        if (source_read(job->src, job->split, in->first + k, in->x + (size_t)k * m->sample_floats, &in->labels[k],
-                        err, errlen))
-            return -1;
-    return 0;
-}
-
-/* The probe of the model input's gradient (autodiff.c names it). */
-static const char *input_gradient(Graph *g)
-{
-    return intern(xprintf("grad.%s", g->inputs.data[0].name));
-}
-
-/* The forward pass, then the backward pass from the one-hot of each
- * sample's predicted class, which leaves d logit / d x in grad. */
-static void run_inspection(Engine *en, Inspection *in)
-{
-    Bound *b = &en->fwd;
-    int classes = en->m.classes;
-    size_t xn = en->m.sample_floats * (size_t)in->count;
-    float *seed = xcalloc((size_t)in->count * (size_t)classes, sizeof(float));
-    in->logits = xmalloc(sizeof(float) * (size_t)in->count * (size_t)classes);
-    in->predicted = xmalloc(sizeof(int32_t) * (size_t)in->count);
-    in->grad = xmalloc(sizeof(float) * xn);
-    feed_params(b, &en->m);
-    exec_set(b->e, b->x, in->x);
-    exec_set(b->e, b->seed, seed);
-    exec_run(b->e);
-    exec_get(b->e, b->logits, in->logits);
-    for (int64_t k = 0; k < in->count; k++) {
-        const float *z = in->logits + k * classes;
-        int best = 0;
-        for (int c = 1; c < classes; c++)
-            if (z[c] > z[best]) best = c;
-        in->predicted[k] = best;
-        seed[k * classes + best] = 1;
-    }
-    exec_set(b->e, b->seed, seed);
-    exec_run(b->e);
-    exec_get(b->e, node_of_probe(b->g, input_gradient(b->g)), in->grad);
-    free(seed);
-}
-
-/* attribution[k][t] = |grad of sample k, frame t|_2. */
-static void frame_attributions(const Engine *en, Inspection *in)
-{
-    size_t frame = (size_t)en->height * (size_t)en->width * 3;
-    in->attribution = xmalloc(sizeof(float) * (size_t)in->count * (size_t)en->frames);
-    for (int64_t i = 0; i < in->count * en->frames; i++) {
-        double s = 0;
-        for (size_t j = 0; j < frame; j++) s += (double)in->grad[(size_t)i * frame + j] * in->grad[(size_t)i * frame + j];
-        in->attribution[i] = (float)sqrt(s);
-    }
-}
-
-static int write_array(const char *dir, const char *name, const char *dtype, int ndim, const int64_t *shape,
-                       const void *data, char *err, size_t errlen)
-{
-    char *path = xprintf("%s/%s.npy", dir, name);
-    int rc = npy_write(path, dtype, ndim, shape, data, err, errlen);
-    free(path);
-    return rc;
-}
-
-/* The axis of a probe that runs over the input's frames: the first after
- * the batch axis with as many steps, or -1. */
-static int time_axis(const Node *n, int frames)
-{
-    for (int i = 1; i < n->shape.rank; i++)
-        if (n->shape.size[i] == frames) return i;
-    return -1;
-}
-
-/* RMS of a probe's values (complex: of their moduli) at each step of axis t. */
-static void print_probe_over_time(const char *name, const Node *n, const float *v, int t)
-{
-    int64_t steps = n->shape.size[t], inner = 1, total = shape_numel(&n->shape);
-    for (int i = t + 1; i < n->shape.rank; i++) inner *= n->shape.size[i];
-    int comps = n->dtype == DT_C64 ? 2 : 1;
-    printf("probe %s, RMS by step:", name);
-    for (int64_t s = 0; s < steps; s++) {
-        double sq = 0;
-        int64_t count = 0;
-        for (int64_t i = 0; i < total; i++) {
-            if (i / inner % steps != s) continue;
-            for (int c = 0; c < comps; c++) sq += (double)v[i * comps + c] * v[i * comps + c];
-            count++;
-        }
-        printf(" %.4g", sqrt(sq / (double)MAX(count, 1)));
-    }
-    printf("\n");
-}
-
-/* Every probe but the input's gradient: DIR/NAME.npy, and its RMS over time. */
-static int write_probes(Engine *en, const char *dir, char *err, size_t errlen)
-{
-    Graph *g = en->fwd.g;
-    for (int i = 0; i < g->probes.len; i++) {
-        const Probe *p = &g->probes.data[i];
-        if (p->name == input_gradient(g)) continue;
-        const Node *n = node_at(g, p->node);
-        int64_t numel = shape_numel(&n->shape) * (n->dtype == DT_C64 ? 2 : 1);
-        float *v = xmalloc(sizeof(float) * (size_t)MAX(numel, 1));
-        exec_get(en->fwd.e, p->node, v);
-        int rc = write_array(dir, p->name, n->dtype == DT_C64 ? "<c8" : "<f4", n->shape.rank, n->shape.size, v, err,
-                             errlen);
-        int t = time_axis(n, en->frames);
-        if (rc == 0 && t >= 0) print_probe_over_time(p->name, n, v, t);
-        free(v);
-        if (rc) return rc;
-    }
-    return 0;
-}
-
-static int write_inspection(Engine *en, const Inspection *in, const char *dir, char *err, size_t errlen)
-{
-    int64_t k = in->count, xs[5] = {k, en->frames, en->height, en->width, 3}, zs[2] = {k, en->m.classes},
-            as[2] = {k, en->frames};
-    if (mkdir(dir, 0777) && errno != EEXIST)
-        return snprintf(err, errlen, "%s: cannot create the folder: %s", dir, strerror(errno)), -1;
-    if (write_array(dir, "x", "<f4", 5, xs, in->x, err, errlen) ||
-        write_array(dir, "labels", "<i4", 1, &k, in->labels, err, errlen) ||
-        write_array(dir, "logits", "<f4", 2, zs, in->logits, err, errlen) ||
-        write_array(dir, "attribution", "<f4", 2, as, in->attribution, err, errlen))
-        return -1;
-    return write_probes(en, dir, err, errlen);
-}
-
-static void print_inspection(const Engine *en, const Inspection *in, const char *split)
-{
-    for (int64_t k = 0; k < in->count; k++) {
-        printf("%s sample %lld: label %d, predicted %d; attribution by frame:", split,
-               (long long)(in->first + k), in->labels[k], in->predicted[k]);
-        for (int t = 0; t < en->frames; t++) printf(" %.4g", in->attribution[k * en->frames + t]);
-        printf("\n");
-    }
-}
-
-int cmd_inspect(int argc, char **argv)
-{
-    EvalJob job = {0};
-    Settings s;
-    char err[512];
-    Inspection in = {0};
-    int rc = eval_open(argc, argv, CMD_INSPECT, inspect_usage, &job, &s);
-    if (rc == 0) in = (Inspection){.first = s.index, .count = job.en.m.batch};
-    int64_t size = rc ? 0 : source_size(job.src, job.split);
-    if (rc == 0 && in.first + in.count > size)
-        rc = usage_error(argv[0], "--index %lld: the %s split has %lld samples, too few for %lld from there",
-                         (long long)in.first, split_name(job.split), (long long)size, (long long)in.count);
-    if (rc == 0 && read_samples(&job, &in, err, sizeof err)) rc = failure(argv[0], err);
-    if (rc == 0) {
-        run_inspection(&job.en, &in);
-        frame_attributions(&job.en, &in);
-        print_inspection(&job.en, &in, split_name(job.split));
-        if (write_inspection(&job.en, &in, s.out, err, sizeof err)) rc = failure(argv[0], err);
-        else printf("wrote x, labels, logits, attribution and the probes to %s\n", s.out);
-    }
-    inspection_free(&in);
-    eval_close(&job);
-    return rc < 0 ? 0 : rc;
-}
