@@ -14,12 +14,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The bare `cssmc MODEL.cssm` command has the empty name. */
+/* "cssmc CMD" as the user typed it: the bare `cssmc MODEL.cssm` command
+ * has the empty name. */
+static const char *invocation(const char *cmd) { return *cmd ? xprintf("cssmc %s", cmd) : "cssmc"; }
+
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
-    fprintf(stderr, "cssmc%s%s: error: ", *cmd ? " " : "", cmd);
+    fprintf(stderr, "%s: error: ", invocation(cmd));
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (try cssmc%s%s --help)\n", *cmd ? " " : "", cmd);
+    fprintf(stderr, " (try %s --help)\n", invocation(cmd));
     return 2;
 }
 
@@ -183,8 +186,8 @@ static bool check_override_names(Options *o, const Module *m)
         bool harness = false;
         for (size_t k = 0; k < COUNT_OF(harness_names) && o->block; k++) harness |= !strcmp(harness_names[k], name);
         if (harness || declared_in(m, name, seen, &nseen)) continue;
-        fprintf(stderr, "cssmc%s%s: error: -D %s: no hyperparameter named %s in %s or its imports\n",
-                *o->command ? " " : "", o->command, name, name, o->model_path);
+        fprintf(stderr, "%s: error: -D %s: no hyperparameter named %s in %s or its imports\n",
+                invocation(o->command), name, name, o->model_path);
         return false;
     }
     return true;
