@@ -25,8 +25,10 @@
  * in the last bits (at most 4 double ulps). Rounded to f32 they agree but for
  * a few inputs in a million, by one ulp; where an expression cancels (gelu's
  * left tail, 1 + tanh -> 0) the last bits show as absolute differences near
- * 1e-13 (tests/unit/test_jit_hostcc.c measures both). A value a fused kernel
- * recomputes can then differ from the stored one by as much.
+ * 1e-13 (tests/unit/test_jit_hostcc.c measures both). These are differences
+ * from the reference only: fusion recomputes a value in several kernels
+ * only when it is cheap, which no transcendental function is (fuse.c), so
+ * a value a kernel recomputes still equals the one another kernel stored.
  * Floating-point contraction is off (C pragmas; --fmad=false for NVRTC), since
  * an fma rounds once where the reference rounds twice.
  * This file also prints one Val of a kernel as a C statement, since that is
