@@ -128,18 +128,13 @@ static void print_probe_over_time(const char *name, const Node *n, const float *
     int64_t steps = n->shape.size[t], inner = 1, total = shape_numel(&n->shape);
     for (int i = t + 1; i < n->shape.rank; i++) inner *= n->shape.size[i];
     int comps = n->dtype == DT_C64 ? 2 : 1;
+    double *sq = xcalloc((size_t)steps, sizeof(double));
+    for (int64_t i = 0; i < total; i++)
+        for (int c = 0; c < comps; c++) sq[i / inner % steps] += (double)v[i * comps + c] * v[i * comps + c];
     printf("probe %s, RMS by step:", name);
-    for (int64_t s = 0; s < steps; s++) {
-        double sq = 0;
-        int64_t count = 0;
-        for (int64_t i = 0; i < total; i++) {
-            if (i / inner % steps != s) continue;
-            for (int c = 0; c < comps; c++) sq += (double)v[i * comps + c] * v[i * comps + c];
-            count++;
-        }
-        printf(" %.4g", sqrt(sq / (double)MAX(count, 1)));
-    }
+    for (int64_t s = 0; s < steps; s++) printf(" %.4g", sqrt(sq[s] / (double)(total / steps)));
     printf("\n");
+    free(sq);
 }
 
 /* Every probe but the input's gradient: DIR/NAME.npy, and its RMS over time. */
