@@ -62,6 +62,15 @@ static const char *input_gradient(Graph *g)
     return intern(xprintf("grad.%s", g->inputs.data[0].name));
 }
 
+/* The index of the first largest of z[0..n). */
+static int first_max(const float *z, int n)
+{
+    int best = 0;
+    for (int c = 1; c < n; c++)
+        if (z[c] > z[best]) best = c;
+    return best;
+}
+
 /* The forward pass, then the backward pass from the one-hot of each
  * sample's predicted class, which leaves d logit / d x in grad. */
 static void run_inspection(Engine *en, Inspection *in)
@@ -79,12 +88,8 @@ static void run_inspection(Engine *en, Inspection *in)
     exec_run(b->e);
     exec_get(b->e, b->logits, in->logits);
     for (int64_t k = 0; k < in->count; k++) {
-        const float *z = in->logits + k * classes;
-        int best = 0;
-        for (int c = 1; c < classes; c++)
-            if (z[c] > z[best]) best = c;
-        in->predicted[k] = best;
-        seed[k * classes + best] = 1;
+        in->predicted[k] = first_max(in->logits + k * classes, classes);
+        seed[k * classes + in->predicted[k]] = 1;
     }
     exec_set(b->e, b->seed, seed);
     exec_run(b->e);
