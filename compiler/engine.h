@@ -22,6 +22,8 @@
 
 /* ---- Settings (train_cmd.c) ---- */
 
+/* One field per flag of train_cmd.c's table (which names their config.json
+ * keys); index is inspect's first sample. */
 typedef struct Settings {
     const char *model, *model_name, *data, *device, *scan, *out, *resume, *split;
     StrVec defines, includes, no_decay;
