@@ -225,15 +225,35 @@ static void render_reduce(FILE *f, const Lowered *p, const Kernel *k)
     fputs("    }\n    }\n", f);
 }
 
+/* A constant in time (at = 0): its coefficients are loaded once per batch
+ * point into ahr/ahi, indexed like the state, not at every step. */
+static void hoist_constant_a(FILE *f, const KSpace *d, int first, const ScanKernel *s, int64_t ni)
+{
+    fprintf(f, "    double ahr[%lld], ahi[%lld];\n", (long long)ni, (long long)ni);
+    for (int i = first; i < d->rank; i++) loop(f, i, d->size[i]);
+    fputs("    {\n", f);
+    index_over(f, d, axis_bits(first, d->rank), "        ");
+    fputs("        i64 ao = ", f);
+    scan_print_offset(f, s->a_off, "t", 0);
+    fputs(";\n", f);
+    scan_print_load_a(f, s, "        ");
+    fputs("        ahr[j] = ar, ahi[j] = ai;\n    }\n", f);
+}
+
 static void scan_step_scalar(FILE *f, const ScanKernel *s)
 {
     bool cy = s->y_dt == DT_C64;
-    fputs("            i64 ao = ", f);
-    scan_print_offset(f, s->a_off, "t", s->at);
-    fputs(", bo = ", f);
+    if (s->at) {
+        fputs("            i64 ao = ", f);
+        scan_print_offset(f, s->a_off, "t", s->at);
+        fputs(";\n", f);
+        scan_print_load_a(f, s, "            ");
+    } else {
+        fputs("            double ar = ahr[j], ai = ahi[j];\n", f);
+    }
+    fputs("            i64 bo = ", f);
     scan_print_offset(f, s->b_off, "t", s->bt);
     fputs(";\n", f);
-    scan_print_load_a(f, s, "            ");
     fprintf(f, "            double br = %s, bi = %s;\n", s->b_dt == DT_C64 ? "b[bo].re" : "b[bo]",
             s->b_dt == DT_C64 ? "b[bo].im" : "0");
     if (!cy) {
@@ -256,6 +276,7 @@ static void render_scan_scalar(FILE *f, const Kernel *k)
     for (int i = 0; i < first; i++) loop(f, i, d->size[i]);
     fprintf(f, "    {\n    double hr[%lld], hi[%lld];\n    for (i64 j = 0; j < %lld; j++) hr[j] = hi[j] = 0;\n",
             (long long)ni, (long long)ni, (long long)ni);
+    if (!s->at) hoist_constant_a(f, d, first, s, ni);
     scan_print_time_loop(f, s);
     for (int i = first; i < d->rank; i++) fprintf(f, "    "), loop(f, i, d->size[i]);
     fputs("        {\n", f);
