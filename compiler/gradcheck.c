@@ -413,6 +413,8 @@ static const char run_usage[] =
     "input array (float32, the model input's shape; its first axis is the batch)\n"
     "and writes the output as float32 .npy (default: prints a summary).\n"
     "  --device D   where to run it (default: cuda with a GPU, else cpu); --f64 needs ref\n"
+    "  --training   the training-mode graph: BatchNorm with batch statistics, drop-path\n"
+    "               masks drawn from the seed\n"
     "  --stats      print the runtime's counters (kernels, compiles, FFT plans, bytes)\n";
 
 static bool load_input(Options *o, NpyArray *a)
@@ -470,12 +472,35 @@ static int write_output(Graph *g, const double *v, const char *path)
     return rc;
 }
 
+/* The values of every input: the model input from the file, and for a
+ * training-mode graph (--training) the random inputs "rng.*" (drop-path
+ * masks) drawn U[0, 1) from the seed. */
+static float **run_inputs(Graph *g, const float *input, uint64_t seed)
+{
+    float **v = xcalloc((size_t)g->inputs.len, sizeof(float *));
+    Rng r = rng_fold(rng_new(seed), 0x72756e);
+    v[0] = (float *)input;
+    for (int i = 1; i < g->inputs.len; i++) {
+        int64_t n = numel_of(g, g->inputs.data[i].node);
+        if (strncmp(g->inputs.data[i].name, "rng.", 4)) ice("run: input %s has no values", g->inputs.data[i].name);
+        v[i] = xmalloc(sizeof(float) * (size_t)(n ? n : 1));
+        for (int64_t j = 0; j < n; j++) v[i][j] = (float)rng_uniform(&r);
+    }
+    return v;
+}
+
+static void free_run_inputs(Graph *g, float **v)
+{
+    for (int i = 1; i < g->inputs.len; i++) free(v[i]);
+    free(v);
+}
+
 /* The forward pass on the reference executor, in its own precision. */
-static double *run_on_ref(Options *o, Graph *g, double **params, const float *input)
+static double *run_on_ref(Options *o, Graph *g, double **params, float *const *inputs)
 {
     RefExec *rx = ref_new(g, o->f64);
     for (int p = 0; p < g->params.len; p++) ref_set(rx, g->params.data[p].node, params[p]);
-    ref_set_f32(rx, g->inputs.data[0].node, input);
+    for (int i = 0; i < g->inputs.len; i++) ref_set_f32(rx, g->inputs.data[i].node, inputs[i]);
     ref_run(rx);
     double *v = xmalloc(sizeof(double) * (size_t)(numel_of(g, g->output) + 1));
     ref_get(rx, g->output, v);
@@ -484,7 +509,7 @@ static double *run_on_ref(Options *o, Graph *g, double **params, const float *in
 }
 
 /* The forward pass on a fused device (f32); NULL after reporting why not. */
-static double *run_fused(Options *o, Device d, Graph *g, double **params, const float *input)
+static double *run_fused(Options *o, Device d, Graph *g, double **params, float *const *inputs)
 {
     char err[4096];
     Exec *e = exec_new(g, d, o->f64, err, sizeof err);
@@ -497,7 +522,7 @@ static double *run_fused(Options *o, Device d, Graph *g, double **params, const 
         exec_set(e, g->params.data[p].node, pv);
         free(pv);
     }
-    exec_set(e, g->inputs.data[0].node, input);
+    for (int i = 0; i < g->inputs.len; i++) exec_set(e, g->inputs.data[i].node, inputs[i]);
     exec_run(e);
     int64_t m = numel_of(g, g->output);
     float *fv = xmalloc(sizeof(float) * (size_t)(m + 1));
@@ -528,7 +553,9 @@ int cmd_run(int argc, char **argv)
     init_params(g, o.seed, params);
     Device d = DEV_REF;
     device_parse(o.device, &d);
-    double *out = d == DEV_REF ? run_on_ref(&o, g, params, a.data) : run_fused(&o, d, g, params, a.data);
+    float **inputs = run_inputs(g, a.data, o.seed);
+    double *out = d == DEV_REF ? run_on_ref(&o, g, params, inputs) : run_fused(&o, d, g, params, inputs);
+    free_run_inputs(g, inputs);
     rc = out ? write_output(g, out, o.out) : 1;
     if (stats) print_stats();
     free(out);

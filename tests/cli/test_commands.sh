@@ -57,4 +57,12 @@ grep -q "^output f32\[B=2,2=2\]: mean" "$tmp/summary" || fail "run summary missi
 grep -qi "nan\|inf" "$tmp/summary" && fail "run output is not finite"
 expect_exit 1 "$CSSMC" run models/simple.cssm -D cssm=no_gate -D seq_len=5 --input "$tmp/x.npy"
 grep -q "does not match the model input" "$tmp/out" || fail "a wrong input shape is not explained"
+# --training: drop-path masks drawn from the seed (the same on ref and cpu), which change the output
+dp="models/simple.cssm -D cssm=spatial_attn -D seq_len=4 -D image_size=8 -D embed_dim=4 -D num_heads=2
+    -D layer_scale_init=0.5 -D drop_path_rate=0.5 --input $tmp/x.npy"
+"$CSSMC" run $dp --training --device ref > "$tmp/train_ref" || fail "run --training failed on ref"
+"$CSSMC" run $dp --training --device cpu > "$tmp/train_cpu" || fail "run --training failed on cpu"
+"$CSSMC" run $dp --device ref > "$tmp/eval_ref" || fail "run failed on the drop-path model"
+cmp -s "$tmp/train_ref" "$tmp/train_cpu" || fail "run --training differs between ref and cpu"
+cmp -s "$tmp/train_ref" "$tmp/eval_ref" && fail "run --training gives the evaluation output"
 echo "commands ok"
