@@ -18,6 +18,7 @@ struct Exec {
     RefExec *ref;
     const ExecOps *ops;
     void *dev;
+    bool *fed;          /* fused devices: node i was set (ref keeps its own) */
 };
 
 static const char *const device_names[] = {"ref", "cpu", "cuda"};
@@ -53,7 +54,19 @@ static Exec *open_fused(Graph *g, Device d, bool fuse, char *err, size_t errlen)
     if (!dev) return NULL;
     Exec *e = xcalloc(1, sizeof *e);
     e->device = d, e->g = g, e->ops = ops, e->dev = dev;
+    e->fed = xcalloc((size_t)g->nodes.len + 1, sizeof(bool));
     return e;
+}
+
+/* Every input and parameter must be set before a run, as the reference
+ * executor requires: a fused device would read its buffer's old or zero
+ * contents instead. */
+static void check_fed(const Exec *e)
+{
+    for (int i = 0; i < e->g->inputs.len; i++)
+        if (!e->fed[e->g->inputs.data[i].node]) ice("exec: input %s was not set before exec_run", e->g->inputs.data[i].name);
+    for (int p = 0; p < e->g->params.len; p++)
+        if (!e->fed[e->g->params.data[p].node]) ice("exec: parameter %s was not set before exec_run", e->g->params.data[p].path);
 }
 
 Exec *exec_new_fusion(Graph *g, Device d, bool fuse, char *err, size_t errlen)
@@ -81,19 +94,28 @@ void exec_free(Exec *e)
     if (!e) return;
     if (e->ops) e->ops->close(e->dev);
     else ref_free(e->ref);
+    free(e->fed);
     free(e);
 }
 
 void exec_set(Exec *e, int node, const float *values)
 {
-    if (e->ops) e->ops->set(e->dev, node, values);
-    else ref_set_f32(e->ref, node, values);
+    if (!e->ops) {
+        ref_set_f32(e->ref, node, values);
+        return;
+    }
+    e->ops->set(e->dev, node, values);
+    e->fed[node] = true;
 }
 
 void exec_run(Exec *e)
 {
-    if (e->ops) e->ops->run(e->dev);
-    else ref_run(e->ref);
+    if (!e->ops) {
+        ref_run(e->ref);
+        return;
+    }
+    check_fed(e);
+    e->ops->run(e->dev);
 }
 
 void exec_get(Exec *e, int node, float *out)
