@@ -365,6 +365,11 @@ static bool *dependence(Graph *g, int upto, unsigned wrt)
     return needs;
 }
 
+const char *input_gradient_name(const Graph *g)
+{
+    return intern(xprintf("grad.%s", g->inputs.data[0].name));
+}
+
 void differentiate(Graph *g, unsigned wrt)
 {
     int out = g->output;
@@ -391,8 +396,7 @@ void differentiate(Graph *g, unsigned wrt)
         vec_push(&g->grads, g->params.data[p].state ? -1 : ct);
     }
     if ((wrt & AD_INPUT) && input <= out && ad.ct[input] >= 0)
-        vec_push(&g->probes, ((Probe){intern(xprintf("grad.%s", g->inputs.data[0].name)), ad.ct[input],
-                                       node_at(g, input)->loc}));
+        vec_push(&g->probes, ((Probe){input_gradient_name(g), ad.ct[input], node_at(g, input)->loc}));
     free(ad.ct);
     free(ad.needs);
 }

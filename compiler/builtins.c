@@ -837,8 +837,8 @@ static Value fn_drop_path(Builder *b, Args *a)
     Attr at = {.index = G(b)->inputs.len};
     int u = ir_add(G(b), IR_INPUT, DT_F32, &us, NULL, 0, &at, a->call);
     int ndrop = 0;
-    for (int i = 0; i < G(b)->inputs.len; i++) ndrop += !strncmp(G(b)->inputs.data[i].name, "rng.drop_path.", 14);
-    Input in = {intern(xprintf("rng.drop_path.%d", ndrop)), u};
+    for (int i = 0; i < G(b)->inputs.len; i++) ndrop += input_is_random(&G(b)->inputs.data[i]);
+    Input in = {intern(xprintf(RANDOM_INPUT_PREFIX "drop_path.%d", ndrop)), u};
     vec_push(&G(b)->inputs, in);
     double keep = 1 - r;
     int kept = ir_unary(G(b), IR_FLOOR, ir_binary(G(b), IR_ADD, u, ir_scalar(G(b), keep, a->call), a->call), a->call);

@@ -44,8 +44,8 @@ static int model_shapes(Engine *en, Graph *g, const Settings *s, const char *cmd
     char a[256], b[256];
     const Node *x = node_at(g, g->inputs.data[0].node), *y = node_at(g, g->output);
     if (g->inputs.len != 1 + (g->loss_seed >= 0) || x->shape.rank != 5 || x->shape.size[4] != 3 || x->dtype != DT_F32)
-        return fprintf(stderr, "cssmc %s: error: %s: the model input is %s; training needs one f32[B, T, H, W, 3]\n",
-                       cmd, s->model, shape_str(x->dtype, &x->shape, a, sizeof a)), 1;
+        return fprintf(stderr, "cssmc %s: error: %s: the model input is %s; cssmc %s needs one f32[B, T, H, W, 3]\n",
+                       cmd, s->model, shape_str(x->dtype, &x->shape, a, sizeof a), cmd), 1;
     if (y->shape.rank != 2 || y->dtype != DT_F32 || y->shape.size[0] != s->batch || y->shape.size[1] < 2)
         return fprintf(stderr, "cssmc %s: error: %s: the model output is %s; expected f32[B=%lld, classes >= 2]\n",
                        cmd, s->model, shape_str(y->dtype, &y->shape, b, sizeof b), (long long)s->batch), 1;
@@ -84,7 +84,8 @@ void init_model(TrainModel *m, Graph *g, uint64_t seed)
     int np = 0, ns = 0;
     for (int p = 0; p < g->params.len; p++) {
         TensorRef *t = g->params.data[p].state ? &m->stats[ns++] : &m->params[np++];
-        for (int64_t j = 0; j < tensor_numel(t); j++) t->data[j] = (float)v[p][j];
+        int64_t n = tensor_numel(t);
+        for (int64_t j = 0; j < n; j++) t->data[j] = (float)v[p][j];
         free(v[p]);
     }
     free(v);
@@ -94,14 +95,14 @@ static int node_of_input(Graph *g, const char *name)
 {
     for (int i = 0; i < g->inputs.len; i++)
         if (!strcmp(g->inputs.data[i].name, name)) return g->inputs.data[i].node;
-    ice("train: the training graph has no input %s", name);
+    ice("engine: the graph has no input %s", name);
 }
 
 int node_of_probe(Graph *g, const char *name)
 {
-    for (int i = 0; i < g->probes.len; i++)
-        if (!strcmp(g->probes.data[i].name, name)) return g->probes.data[i].node;
-    ice("train: the training graph has no probe %s", name);
+    int k = graph_probe(g, name);
+    if (k < 0) ice("engine: the graph has no probe %s", name);
+    return g->probes.data[k].node;
 }
 
 /* The index in g->params of the variable at path, or -1. */
@@ -117,7 +118,7 @@ static void bind_random_inputs(Bound *b)
     int64_t most = 1;
     for (int i = 0; i < b->g->inputs.len; i++) {
         const Input *in = &b->g->inputs.data[i];
-        if (strncmp(in->name, "rng.", 4)) continue;
+        if (!input_is_random(in)) continue;
         RandomInput r = {in->node, shape_numel(&node_at(b->g, in->node)->shape)};
         vec_push(&b->random, r);
         most = MAX(most, r.numel);

@@ -60,7 +60,7 @@ static double **random_inputs(Graph *g, Rng *r)
     double **v = xcalloc((size_t)g->inputs.len, sizeof(double *));
     for (int i = 0; i < g->inputs.len; i++) {
         int64_t n = numel_of(g, g->inputs.data[i].node);
-        if (strncmp(g->inputs.data[i].name, "rng.", 4)) {
+        if (!input_is_random(&g->inputs.data[i])) {
             v[i] = random_normal(n, r);
             continue;
         }
@@ -354,10 +354,10 @@ static int finite_difference_check(Graph *g, Feed *f, Rng *rng, const CheckFlags
         if (!g->params.data[p].state)   /* running statistics are not differentiated */
             check_tensor(&c, g->params.data[p].path, f->params[p], shape_numel(&g->params.data[p].shape),
                          g->grads.data[p]);
-    for (int i = 0; i < g->probes.len && grad_input; i++)
-        if (!strncmp(g->probes.data[i].name, "grad.", 5))
-            check_tensor(&c, g->probes.data[i].name, f->inputs[0], numel_of(g, g->inputs.data[0].node),
-                         g->probes.data[i].node);
+    int gi = grad_input ? graph_probe(g, input_gradient_name(g)) : -1;
+    if (gi >= 0)
+        check_tensor(&c, g->probes.data[gi].name, f->inputs[0], numel_of(g, g->inputs.data[0].node),
+                     g->probes.data[gi].node);
     printf("max relative error %.3e over %d %s tensors (tolerance %.1e)\n", c.worst, c.checked,
            grad_input ? "input" : "parameter", cf->tol);
     ref_free(c.rx);
@@ -482,7 +482,7 @@ static float **run_inputs(Graph *g, const float *input, uint64_t seed)
     v[0] = (float *)input;
     for (int i = 1; i < g->inputs.len; i++) {
         int64_t n = numel_of(g, g->inputs.data[i].node);
-        if (strncmp(g->inputs.data[i].name, "rng.", 4)) ice("run: input %s has no values", g->inputs.data[i].name);
+        if (!input_is_random(&g->inputs.data[i])) ice("run: input %s has no values", g->inputs.data[i].name);
         v[i] = xmalloc(sizeof(float) * (size_t)(n ? n : 1));
         for (int64_t j = 0; j < n; j++) v[i][j] = (float)rng_uniform(&r);
     }

@@ -56,12 +56,6 @@ static int read_samples(EvalJob *job, Inspection *in, char *err, size_t errlen)
     return 0;
 }
 
-/* The probe of the model input's gradient (autodiff.c names it). */
-static const char *input_gradient(Graph *g)
-{
-    return intern(xprintf("grad.%s", g->inputs.data[0].name));
-}
-
 /* The index of the first largest of z[0..n). */
 static int first_max(const float *z, int n)
 {
@@ -93,7 +87,7 @@ static void run_inspection(Engine *en, Inspection *in)
     }
     exec_set(b->e, b->seed, seed);
     exec_run(b->e);
-    exec_get(b->e, node_of_probe(b->g, input_gradient(b->g)), in->grad);
+    exec_get(b->e, node_of_probe(b->g, input_gradient_name(b->g)), in->grad);
     free(seed);
 }
 
@@ -148,7 +142,7 @@ static int write_probes(Engine *en, const char *dir, char *err, size_t errlen)
     Graph *g = en->fwd.g;
     for (int i = 0; i < g->probes.len; i++) {
         const Probe *p = &g->probes.data[i];
-        if (p->name == input_gradient(g)) continue;
+        if (p->name == input_gradient_name(g)) continue;
         const Node *n = node_at(g, p->node);
         int64_t numel = shape_numel(&n->shape) * (n->dtype == DT_C64 ? 2 : 1);
         float *v = xmalloc(sizeof(float) * (size_t)MAX(numel, 1));

@@ -114,4 +114,11 @@ static int64_t count_elements(const Graph *g, bool state)
 }
 
 int64_t graph_param_count(const Graph *g) { return count_elements(g, false); }
+
+int graph_probe(const Graph *g, const char *name)
+{
+    for (int i = 0; i < g->probes.len; i++)
+        if (!strcmp(g->probes.data[i].name, name)) return i;
+    return -1;
+}
 int64_t graph_state_count(const Graph *g) { return count_elements(g, true); }

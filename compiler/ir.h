@@ -20,6 +20,7 @@
 #include "ast.h"
 
 #include <stdio.h>
+#include <string.h>
 
 typedef enum OpCode {
 #define OPDEF(name, spelling, cls, arity, flags) IR_##name,
@@ -114,6 +115,14 @@ typedef struct Input {
     int node;
 } Input;
 
+/* The random inputs of a training-mode graph (drop_path's masks) are named
+ * RANDOM_INPUT_PREFIX...; whoever runs the graph feeds them U[0, 1) draws. */
+#define RANDOM_INPUT_PREFIX "rng."
+static inline bool input_is_random(const Input *in)
+{
+    return !strncmp(in->name, RANDOM_INPUT_PREFIX, sizeof RANDOM_INPUT_PREFIX - 1);
+}
+
 typedef struct Probe {
     const char *name;        /* "cssm_0.spectral_state" */
     int node;
@@ -151,6 +160,9 @@ int verify_graph(Graph *g, const char *after);
 void print_graph(FILE *out, Graph *g);
 void print_node(FILE *out, Graph *g, int id);
 
+/* The index in g->probes of the probe named name, or -1. */
+int graph_probe(const Graph *g, const char *name);
+
 /* Elements of the trained parameters, and of the states (running statistics). */
 int64_t graph_param_count(const Graph *g);
 int64_t graph_state_count(const Graph *g);
@@ -161,6 +173,8 @@ int64_t graph_state_count(const Graph *g);
  * gradient as "grad.<input name>" (AD_INPUT). */
 enum { AD_PARAMS = 1, AD_INPUT = 2 };
 void differentiate(Graph *g, unsigned wrt);
+/* The name of the probe AD_INPUT adds: "grad.<the model input's name>". */
+const char *input_gradient_name(const Graph *g);
 
 /* ---- Typed constructors (shape.c) ----
  * One per op family: each computes the result's shape and dtype by the op's

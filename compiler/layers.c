@@ -351,9 +351,8 @@ static Value apply_layernorm(Builder *b, Inst *in, BlockVal *bv, int x, Loc loc)
 static void probe_running_average(Builder *b, const char *path, int average, int statistic, double momentum, Loc loc)
 {
     Graph *g = b->g;
-    Probe *earlier = NULL;
-    for (int i = 0; i < g->probes.len && !earlier; i++)
-        if (!strcmp(g->probes.data[i].name, path)) earlier = &g->probes.data[i];
+    int k = graph_probe(g, path);
+    Probe *earlier = k >= 0 ? &g->probes.data[k] : NULL;
     if (earlier) average = earlier->node;
     int next = ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, average, ir_scalar(g, momentum, loc), loc),
                          ir_binary(g, IR_MUL, statistic, ir_scalar(g, 1 - momentum, loc), loc), loc);
