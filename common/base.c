@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 _Noreturn void ice_at(const char *file, int line, const char *fmt, ...)
 {
@@ -156,3 +157,10 @@ const char *intern_n(const char *s, size_t n)
 }
 
 const char *intern(const char *s) { return intern_n(s, strlen(s)); }
+
+double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -2,7 +2,7 @@
  *
  * Growable vectors (Vec), fatal errors for internal bugs (ice) and for
  * unrecoverable user-facing failures (die), checked allocation, and the
- * compiler's arena. Everything here is plain C11 with no dependencies, so the
+ * compiler's arena, a monotonic clock. Everything here is plain C11 with no dependencies, so the
  * runtime and the tests can include it too. */
 #ifndef CSSM_BASE_H
 #define CSSM_BASE_H
@@ -34,6 +34,9 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* printf into a fresh heap string. */
 char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Seconds on the monotonic clock (for measuring intervals). */
+double monotonic_seconds(void);
 
 /* Vec(T): { T *data; int len, cap; }, grown by vec_push. */
 #define Vec(T) struct { T *data; int len, cap; }

@@ -11,26 +11,32 @@
  * wall time, the ratio of every device's median to the last device's (the
  * reference, by default) with the spread of the per-step ratios, and the
  * runtime's counters over the timed steps: in steady state nothing compiles,
- * plans or allocates, and the command fails (exit 1) if something does. */
+ * plans or allocates, and the command fails (exit 1) if something does.
+ * --profile then times each step of the lowered program (exec_run_timed)
+ * and lists the costliest by median, each as its -dL line. */
+#define _GNU_SOURCE /* qsort_r */
 #include "driver.h"
 #include "commands.h"
 #include "exec.h"
 #include "init.h"
 #include "jit.h"
+#include "kernel.h"
 #include "rng.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 static const char bench_usage[] =
     "usage: cssmc bench MODEL.cssm [-D name=value]... [-I dir]... [--batch N] [--model NAME]\n"
-    "                   [--devices LIST] [--steps N] [--warmup N]\n"
+    "                   [--devices LIST] [--steps N] [--warmup N] [--profile N]\n"
     "Times one training step (forward, loss, backward, gradients read back) on each\n"
     "device, interleaving the timed steps, and prints medians and ratios.\n"
     "  --devices LIST   comma-separated, the last one the baseline (default cpu,ref)\n"
     "  --steps N        timed steps per device (default 5)\n"
-    "  --warmup N       untimed steps per device first (default 1)\n";
+    "  --warmup N       untimed steps per device first (default 1)\n"
+    "  --profile N      then time every kernel and FFT of each fused device over as many\n"
+    "                   runs as --steps and list the N costliest, with the bandwidth their\n"
+    "                   buffers' bytes (read and written once) imply\n";
 
 typedef struct Bench {
     Device d;
@@ -43,12 +49,7 @@ typedef struct Feeds {
     float **params, *x, *targets, *scratch;
 } Feeds;
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
+static double now_ms(void) { return 1e3 * monotonic_seconds(); }
 
 static int64_t floats_of(Graph *g, int node)
 {
@@ -176,17 +177,51 @@ static void report(Bench *b, int n, int steps)
     free(ratio);
 }
 
+static int cmp_step_cost(const void *a, const void *b, void *cost)
+{
+    double x = ((const double *)cost)[*(const int *)a], y = ((const double *)cost)[*(const int *)b];
+    return (x < y) - (x > y);
+}
+
+/* Median time of every step over `runs` timed runs, the costliest `top` printed. */
+static void profile(const Bench *b, int runs, int top)
+{
+    const Lowered *p = exec_program(b->e);
+    if (!p) return;
+    int n = p->steps.len;
+    double *ms = xcalloc((size_t)n * (size_t)runs + 1, sizeof(double)), *column = xcalloc((size_t)runs, sizeof(double));
+    double *median = xcalloc((size_t)n + 1, sizeof(double)), total = 0;
+    int *order = xcalloc((size_t)n + 1, sizeof(int));
+    exec_run(b->e);   /* untimed: the other devices' steps have let the OpenMP threads sleep */
+    for (int r = 0; r < runs; r++) exec_run_timed(b->e, ms + (size_t)r * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        for (int r = 0; r < runs; r++) column[r] = ms[(size_t)r * (size_t)n + (size_t)i];
+        median[i] = quantile(column, runs, 0.5), total += median[i], order[i] = i;
+    }
+    qsort_r(order, (size_t)n, sizeof *order, cmp_step_cost, median);
+    printf("\nprofile %s: %d steps, their medians sum to %.2f ms over %d runs; the costliest:\n", device_name(b->d), n,
+           total, runs);
+    printf("%9s %6s %9s  step\n", "ms", "share", "GB/s");
+    for (int k = 0; k < MIN(top, n); k++) {
+        int i = order[k];
+        printf("%9.3f %5.1f%% %9.2f  ", median[i], total > 0 ? 100 * median[i] / total : 0,
+               median[i] > 0 ? (double)step_bytes(p, i) / (median[i] * 1e6) : 0);
+        print_step(stdout, p, i);
+    }
+    free(ms), free(column), free(median), free(order);
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *devices = take_value(&argc, argv, "--devices"), *steps_s = take_value(&argc, argv, "--steps");
-    const char *warm_s = take_value(&argc, argv, "--warmup");
+    const char *warm_s = take_value(&argc, argv, "--warmup"), *profile_s = take_value(&argc, argv, "--profile");
     Options o;
     int rc = parse_options(argc, argv, OPT_MODEL | OPT_BLOCK, bench_usage, &o);
     if (rc) return rc < 0 ? 0 : rc;
-    int steps = steps_s ? atoi(steps_s) : 5, warmup = warm_s ? atoi(warm_s) : 1, n;
+    int steps = steps_s ? atoi(steps_s) : 5, warmup = warm_s ? atoi(warm_s) : 1, top = profile_s ? atoi(profile_s) : 0, n;
     Bench b[3] = {0};
-    if (steps < 1 || warmup < 1) {
-        fprintf(stderr, "cssmc bench: error: --steps and --warmup expect positive integers\n");
+    if (steps < 1 || warmup < 1 || (profile_s && top < 1)) {
+        fprintf(stderr, "cssmc bench: error: --steps, --warmup and --profile expect positive integers\n");
         return 2;
     }
     if (!parse_devices(devices ? devices : "cpu,ref", b, &n)) return 2;
@@ -206,6 +241,7 @@ int cmd_bench(int argc, char **argv)
             b[i].steady += steady_work() - before;
         }
     report(b, n, steps);
+    for (int i = 0; i < n && top; i++) profile(&b[i], steps, top);
     uint64_t steady = 0;
     for (int i = 0; i < n; i++) steady += b[i].steady, exec_free(b[i].e), free(b[i].ms);
     printf("steady state: %s\n", steady ? "FAILED: timed steps compiled, planned or allocated" :

@@ -134,7 +134,7 @@ static const char prelude_common[] =
     "DEV cplx c_sub(cplx a, cplx b) { return c_make(a.re - b.re, a.im - b.im); }\n"
     "DEV cplx c_mul(cplx a, cplx b) { return c_make(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re); }\n"
 
-    "DEV double f_sigmoid(double x) { return x >= 0.0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }\n"
+    "DEV double f_sigmoid(double x) { double e = exp(-fabs(x)); return x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e); }\n"
     "DEV double f_softplus(double x) { return (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x))); }\n"
     "DEV double f_gelu(double x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }\n"
     "DEV double f_gelu_d(double x) {\n"
@@ -271,10 +271,15 @@ void ew_print_val(FILE *f, const Lowered *p, const Kernel *k, int v, bool staged
     fprintf(f, "%s v%d = ", type_name(x->dtype), v);
     switch (x->kind) {
     case VAL_LOAD:
+        if (staged && x->stage >= 0) {   /* already a double or a cplx */
+            fprintf(f, "s%d[", x->stage);
+            ix_print(f, x->stage_ix);
+            fputc(']', f);
+            break;
+        }
         if (x->dtype == DT_C64) fputs("c_load(", f);
-        if (staged && x->stage >= 0) fprintf(f, "s%d[", x->stage);
-        else fprintf(f, "b%d[", x->buf);
-        ix_print(f, staged && x->stage >= 0 ? x->stage_ix : x->ix);
+        fprintf(f, "b%d[", x->buf);
+        ix_print(f, x->ix);
         fputs(x->dtype == DT_C64 ? "])" : "]", f);
         break;
     case VAL_CONST:

@@ -250,9 +250,13 @@ bool fuse_rides(const Graph *g, const bool *needed, const bool *materialized, in
 /* plan.c: every buffer's lifetime and arena offset; sets arena_bytes. */
 void plan_memory(Lowered *p);
 
-/* The -dF and -dL dumps. */
+/* The -dF and -dL dumps; print_step is one line of -dL. */
 void print_fusion(FILE *f, const Lowered *p);
 void print_program(FILE *f, const Lowered *p);
+void print_step(FILE *f, const Lowered *p, int step);
+/* The bytes a step reads and writes, each buffer counted once (the traffic
+ * of a pass that touches every element once). */
+int64_t step_bytes(const Lowered *p, int step);
 /* "57 (49 generated, 6 fft, 2 fallback)": the line kernel-count tests record. */
 void print_kernel_count(FILE *f, const Lowered *p);
 

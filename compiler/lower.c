@@ -496,13 +496,15 @@ static void begin_reduce(KB *kb, Lowered *p, Kernel *k, int id, const KSpace *ex
     for (int e = 0; e < extra->rank; e++) ev[e] = kb->var[epos[e]];
 }
 
-/* Operands this small are staged when their layout would make the C
- * kernel's innermost loop stride through them. */
+/* Operands this small are staged when the C kernel's innermost loop reads
+ * them: once converted to double (so the loop does not convert every
+ * element again for every output row), and transposed when their layout
+ * would make that loop stride through them. */
 enum { STAGE_MAX = 16384 };
 
 /* Loads contract operand k at idx (its axes, by label), through a stage
  * with the domain's last axis moved last when the operand is a small buffer
- * that has that axis elsewhere. */
+ * that varies along that axis. */
 static int contract_operand(KB *kb, const Node *n, int k, const Ix *const *idx)
 {
     int node = n->in[k];
@@ -510,7 +512,7 @@ static int contract_operand(KB *kb, const Node *n, int k, const Ix *const *idx)
     const KSpace *d = &kb->k->domain;
     int at = shape_find(s, d->label[d->rank - 1]), v = val_at(kb, node, idx);
     Val *x = &kb->k->vals.data[v];
-    if (at < 0 || at == s->rank - 1 || shape_numel(s) > STAGE_MAX || x->kind != VAL_LOAD) return v;
+    if (at < 0 || shape_numel(s) > STAGE_MAX || x->kind != VAL_LOAD) return v;
     Stage st = {.buf = x->buf, .rank = s->rank, .numel = shape_numel(s)};
     shape_strides(s, st.from);
     int64_t stride = s->size[at];

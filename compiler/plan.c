@@ -141,28 +141,62 @@ void print_kernel_count(FILE *f, const Lowered *p)
     fprintf(f, "%d (%d generated, %d fft, %d fallback)", p->steps.len, generated, p->nfft, p->nfallback);
 }
 
+void print_step(FILE *f, const Lowered *p, int s)
+{
+    const Step *st = &p->steps.data[s];
+    const Node *n = node_at(p->g, st->node);
+    if (st->kind == STEP_KERNEL) {
+        print_kernel_line(f, p, &p->kernels.data[st->kernel]);
+        return;
+    }
+    if (st->kind == STEP_FFT) {
+        const FftStep *x = &st->fft;
+        fprintf(f, "%-24s %-6s %s rank %d n %lld", "fft", "lib", fft_names[x->kind], x->rank, (long long)x->n[0]);
+        if (x->rank == 2) fprintf(f, "x%lld", (long long)x->n[1]);
+        fprintf(f, " outer %lld inner %lld  b%d -> b%d  node %%%d", (long long)x->outer, (long long)x->inner,
+                x->in_buf, x->out_buf, st->node);
+    } else
+        fprintf(f, "%-24s %-6s %%%d = %s (no kernel: the reference executor's)", "fallback", "ref", st->node,
+                op_info[n->op].spelling);
+    print_loc(f, n);
+    fputc('\n', f);
+}
+
+static void add_buffer_once(const Lowered *p, int buf, IntVec *seen, int64_t *bytes)
+{
+    for (int i = 0; i < seen->len; i++)
+        if (seen->data[i] == buf) return;
+    vec_push(seen, buf);
+    const Buffer *b = &p->bufs.data[buf];
+    *bytes += b->numel * (b->dtype == DT_C64 ? 8 : 4);
+}
+
+int64_t step_bytes(const Lowered *p, int s)
+{
+    const Step *st = &p->steps.data[s];
+    IntVec seen = {0};
+    int64_t bytes = 0;
+    if (st->kind == STEP_KERNEL) {
+        const Kernel *k = &p->kernels.data[st->kernel];
+        for (int r = 0; r < k->reads.len; r++) add_buffer_once(p, k->reads.data[r], &seen, &bytes);
+        add_buffer_once(p, k->out_buf, &seen, &bytes);
+        for (int i = 0; i < k->stores.len; i++) add_buffer_once(p, k->stores.data[i].buf, &seen, &bytes);
+    } else if (st->kind == STEP_FFT) {
+        add_buffer_once(p, st->fft.in_buf, &seen, &bytes);
+        add_buffer_once(p, st->fft.out_buf, &seen, &bytes);
+    } else {
+        const Node *n = node_at(p->g, st->node);
+        for (int k = 0; k < n->nin; k++) add_buffer_once(p, p->node_buf[n->in[k]], &seen, &bytes);
+        add_buffer_once(p, p->node_buf[st->node], &seen, &bytes);
+    }
+    vec_free(&seen);
+    return bytes;
+}
+
 void print_program(FILE *f, const Lowered *p)
 {
     fprintf(f, "## kernels\n");
-    for (int s = 0; s < p->steps.len; s++) {
-        const Step *st = &p->steps.data[s];
-        const Node *n = node_at(p->g, st->node);
-        if (st->kind == STEP_KERNEL) print_kernel_line(f, p, &p->kernels.data[st->kernel]);
-        else if (st->kind == STEP_FFT) {
-            const FftStep *x = &st->fft;
-            fprintf(f, "%-24s %-6s %s rank %d n %lld", "fft", "lib", fft_names[x->kind], x->rank, (long long)x->n[0]);
-            if (x->rank == 2) fprintf(f, "x%lld", (long long)x->n[1]);
-            fprintf(f, " outer %lld inner %lld  b%d -> b%d  node %%%d", (long long)x->outer, (long long)x->inner,
-                    x->in_buf, x->out_buf, st->node);
-            print_loc(f, n);
-            fputc('\n', f);
-        } else {
-            fprintf(f, "%-24s %-6s %%%d = %s (no kernel: the reference executor's)", "fallback", "ref", st->node,
-                    op_info[n->op].spelling);
-            print_loc(f, n);
-            fputc('\n', f);
-        }
-    }
+    for (int s = 0; s < p->steps.len; s++) print_step(f, p, s);
     int kept = 0;
     for (int i = 0; i < p->bufs.len; i++) kept += p->bufs.data[i].keep;
     fprintf(f, "## memory: %d buffers (%d kept), arena %lld bytes\n", p->bufs.len, kept, (long long)p->arena_bytes);

@@ -14,8 +14,9 @@
  *   scan    the batch points outside, time inside, the trailing batch axes
  *           as a vector of states; states are double, as the reference's;
  *   solve   the batch points outside, Gaussian elimination inside.
- * Small operands a kernel would read with a stride in its innermost loop are
- * first copied, transposed, into a local array (Kernel.stages).
+ * Small operands a contraction reads in its innermost loop are first copied
+ * into a local array of doubles (cplx for c64), transposed where the loop
+ * would stride through them (Kernel.stages).
  * The unit ends with the table cssm_kernels[] in kernel order, which is how
  * runtime/cpu.c finds them. The text is a pure function of the lowered
  * program, so the same model always gives the same source (and hits the
@@ -35,15 +36,15 @@ static void declare_buffers(FILE *f, const Lowered *p, const Kernel *k)
     print_buffer_pointers(f, p, k);
     for (int i = 0; i < k->stages.len; i++) {
         const Stage *s = &k->stages.data[i];
-        const char *t = ctype(p->bufs.data[s->buf].dtype);
-        fprintf(f, "    %s s%d[%lld];\n", t, i, (long long)s->numel);
+        bool complex = p->bufs.data[s->buf].dtype == DT_C64;
+        fprintf(f, "    %s s%d[%lld];\n", complex ? "cplx" : "double", i, (long long)s->numel);
         for (int a = 0; a < s->rank; a++)
             fprintf(f, "    for (i64 t%d = 0; t%d < %lld; t%d++)\n", a, a, (long long)s->size[a], a);
         fprintf(f, "        s%d[", i);
         for (int a = 0; a < s->rank; a++) fprintf(f, "%s%lld*t%d", a ? " + " : "", (long long)s->to[a], a);
-        fprintf(f, "%s] = b%d[", s->rank ? "" : "0", s->buf);
+        fprintf(f, "%s] = %sb%d[", s->rank ? "" : "0", complex ? "c_load(" : "", s->buf);
         for (int a = 0; a < s->rank; a++) fprintf(f, "%s%lld*t%d", a ? " + " : "", (long long)s->from[a], a);
-        fprintf(f, "%s];\n", s->rank ? "" : "0");
+        fprintf(f, "%s]%s;\n", s->rank ? "" : "0", complex ? ")" : "");
     }
 }
 

@@ -12,8 +12,11 @@
  * state a run compiles nothing and plans nothing.
  *
  * Plans are made with FFTW_ESTIMATE, which never touches the arrays and
- * chooses the same algorithm every time (results do not depend on timing),
- * and FFTW_UNALIGNED, since slices start anywhere in the arena. */
+ * chooses the same algorithm every time (results do not depend on timing).
+ * A plan runs on every outer slice through the new-array interface, which
+ * needs each slice aligned as the planned one is; when the slice step breaks
+ * that (odd sizes), the plan is made FFTW_UNALIGNED, which costs FFTW its
+ * SIMD codelets, so only those plans pay for it. */
 #include "exec.h"
 #include "jit.h"
 #include "kernel.h"
@@ -56,13 +59,20 @@ static int64_t fft_side(const FftStep *s, bool half, fftwf_iodim64 *dims, bool o
     return stride;
 }
 
+/* Every slice x + o * step has x's SIMD alignment iff the second one does. */
+static bool slices_keep_alignment(float *x, int64_t step)
+{
+    return fftwf_alignment_of(x) == fftwf_alignment_of(x + step);
+}
+
 static fftwf_plan make_plan(const FftStep *s, float *in, float *out, CpuFft *f)
 {
     fftwf_iodim64 dims[2], hm = {s->inner, 1, 1};
     bool r2c = s->kind == FFT_R2C, c2r = s->kind == FFT_C2R;
     int64_t in_elems = fft_side(s, c2r, dims, false), out_elems = fft_side(s, r2c, dims, true);
     f->in_step = in_elems * (r2c ? 1 : 2), f->out_step = out_elems * (c2r ? 1 : 2);
-    unsigned flags = FFTW_ESTIMATE | FFTW_UNALIGNED;
+    bool aligned = s->outer == 1 || (slices_keep_alignment(in, f->in_step) && slices_keep_alignment(out, f->out_step));
+    unsigned flags = FFTW_ESTIMATE | (aligned ? 0 : FFTW_UNALIGNED);
     cssm_counter_add(CSSM_CTR_FFT_PLANS, 1);
     if (r2c) return fftwf_plan_guru64_dft_r2c(s->rank, dims, 1, &hm, in, (fftwf_complex *)out, flags);
     if (c2r) return fftwf_plan_guru64_dft_c2r(s->rank, dims, 1, &hm, (fftwf_complex *)in, out, flags);
@@ -119,17 +129,24 @@ static void run_fallback(CpuExec *c, int node)
     free(in);
 }
 
-static void cpu_run(void *dev)
+static void run_step(CpuExec *c, int i)
+{
+    const Step *st = &c->p->steps.data[i];
+    if (st->kind == STEP_KERNEL) {
+        if (c->p->kernels.data[st->kernel].work == 0) return;
+        cssm_counter_add(CSSM_CTR_KERNEL_LAUNCHES, 1);
+        c->kernels[st->kernel](c->arena);
+    } else if (st->kind == STEP_FFT) run_fft(c, i);
+    else run_fallback(c, st->node);
+}
+
+static void cpu_run(void *dev, double *step_ms)
 {
     CpuExec *c = dev;
     for (int i = 0; i < c->p->steps.len; i++) {
-        const Step *st = &c->p->steps.data[i];
-        if (st->kind == STEP_KERNEL) {
-            if (c->p->kernels.data[st->kernel].work == 0) continue;
-            cssm_counter_add(CSSM_CTR_KERNEL_LAUNCHES, 1);
-            c->kernels[st->kernel](c->arena);
-        } else if (st->kind == STEP_FFT) run_fft(c, i);
-        else run_fallback(c, st->node);
+        double t0 = step_ms ? 1e3 * monotonic_seconds() : 0;
+        run_step(c, i);
+        if (step_ms) step_ms[i] = 1e3 * monotonic_seconds() - t0;
     }
 }
 

@@ -139,25 +139,36 @@ static void *cuda_open(Graph *g, bool fuse, char *err, size_t errlen)
     return c;
 }
 
-static void cuda_run(void *dev)
+static void run_step(CudaExec *c, int i)
+{
+    const Step *st = &c->p->steps.data[i];
+    CssmDevPtr base = c->arena;
+    if (st->kind == STEP_KERNEL) {
+        const Kernel *k = &c->p->kernels.data[st->kernel];
+        if (k->work == 0) return;
+        void *args[] = {&base};
+        CssmDim3 grid = {(unsigned)k->grid, 1, 1}, block = {(unsigned)k->block, 1, 1};
+        if (cssm_cuda_launch(c->kernels[st->kernel], grid, block, 0, args) < 0)
+            die("cuda: kernel %s: %s", k->name, cssm_cuda_error());
+    } else if (c->plans[i]) {
+        const FftStep *s = &st->fft;
+        CssmDevPtr in = base + (CssmDevPtr)c->p->bufs.data[s->in_buf].offset;
+        CssmDevPtr out = base + (CssmDevPtr)c->p->bufs.data[s->out_buf].offset;
+        if (cssm_cufft_exec(c->plans[i], in, out) < 0) die("cuda: the FFT of node %%%d: %s", st->node, cssm_cuda_error());
+    }
+}
+
+/* Timed runs synchronize after every step, so each step's time is its own
+ * (launch and all); an untimed run synchronizes once, at the end. */
+static void cuda_run(void *dev, double *step_ms)
 {
     CudaExec *c = dev;
-    CssmDevPtr base = c->arena;
     for (int i = 0; i < c->p->steps.len; i++) {
-        const Step *st = &c->p->steps.data[i];
-        if (st->kind == STEP_KERNEL) {
-            const Kernel *k = &c->p->kernels.data[st->kernel];
-            if (k->work == 0) continue;
-            void *args[] = {&base};
-            CssmDim3 grid = {(unsigned)k->grid, 1, 1}, block = {(unsigned)k->block, 1, 1};
-            if (cssm_cuda_launch(c->kernels[st->kernel], grid, block, 0, args) < 0)
-                die("cuda: kernel %s: %s", k->name, cssm_cuda_error());
-        } else if (c->plans[i]) {
-            const FftStep *s = &st->fft;
-            CssmDevPtr in = base + (CssmDevPtr)c->p->bufs.data[s->in_buf].offset;
-            CssmDevPtr out = base + (CssmDevPtr)c->p->bufs.data[s->out_buf].offset;
-            if (cssm_cufft_exec(c->plans[i], in, out) < 0) die("cuda: the FFT of node %%%d: %s", st->node, cssm_cuda_error());
-        }
+        double t0 = step_ms ? 1e3 * monotonic_seconds() : 0;
+        run_step(c, i);
+        if (!step_ms) continue;
+        if (cssm_cuda_sync() < 0) die("%s", cssm_cuda_error());
+        step_ms[i] = 1e3 * monotonic_seconds() - t0;
     }
     if (cssm_cuda_sync() < 0) die("%s", cssm_cuda_error());
 }

@@ -115,7 +115,15 @@ void exec_run(Exec *e)
         return;
     }
     check_fed(e);
-    e->ops->run(e->dev);
+    e->ops->run(e->dev, NULL);
+}
+
+bool exec_run_timed(Exec *e, double *step_ms)
+{
+    if (!e->ops) return false;
+    check_fed(e);
+    e->ops->run(e->dev, step_ms);
+    return true;
 }
 
 void exec_get(Exec *e, int node, float *out)

@@ -31,6 +31,10 @@ void exec_set(Exec *e, int node, const float *values);
 /* Runs every step; a device failure (a CUDA fault) is fatal, with a message
  * naming the kernel. */
 void exec_run(Exec *e);
+/* As exec_run, timing every step of the lowered program (exec_program):
+ * step_ms[i] gets step i's wall time. Fused devices only (false on ref);
+ * cuda then synchronizes after every step. */
+bool exec_run_timed(Exec *e, double *step_ms);
 /* Copies a node's value out (numel floats, 2*numel for c64). Only nodes the
  * device keeps are readable: outputs, gradients, probes, leaves. */
 void exec_get(Exec *e, int node, float *out);
@@ -47,7 +51,7 @@ typedef struct ExecOps {
     void *(*open)(Graph *g, bool fuse, char *err, size_t errlen);
     void (*close)(void *dev);
     void (*set)(void *dev, int node, const float *values);
-    void (*run)(void *dev);
+    void (*run)(void *dev, double *step_ms);   /* step_ms NULL: untimed */
     void (*get)(void *dev, int node, float *out);
     const struct Lowered *(*program)(void *dev);
 } ExecOps;

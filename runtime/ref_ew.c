@@ -16,7 +16,12 @@
 #include <complex.h>
 #include <math.h>
 
-static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
+/* One exp for either sign: e = exp(-|x|) is exp(-x) for x >= 0 and exp(x) below. */
+static double sigmoid(double x)
+{
+    double e = exp(-fabs(x));
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
 
 /* log(1 + e^x) without overflow for large x or loss for very negative x. */
 static double softplus(double x) { return fmax(x, 0) + log1p(exp(-fabs(x))); }

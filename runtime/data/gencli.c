@@ -31,7 +31,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- The option table ---- */
@@ -331,13 +330,6 @@ void generate_describe(const GenSpec *g, char *buf, size_t len)
              o->paddle_thickness, o->marker_radius, o->continuity, (unsigned long long)g->seed);
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 double generate_bench(const char *name, int seconds)
 {
     GenSpec g;
@@ -345,9 +337,9 @@ double generate_bench(const char *name, int seconds)
     int rc = strchr(name, ':') ? generate_parse_spec(name, &g, err, sizeof err)
            : generate_init(&g, name) ? errf(err, sizeof err, "unknown generator '%s'", name) : 0;
     uint8_t *buf = rc ? NULL : xmalloc(generate_sample_bytes(&g));
-    double start = now_seconds(), elapsed = 0;
+    double start = monotonic_seconds(), elapsed = 0;
     int64_t done = 0;
-    for (int label; !rc && (done == 0 || elapsed < seconds); done++, elapsed = now_seconds() - start)
+    for (int label; !rc && (done == 0 || elapsed < seconds); done++, elapsed = monotonic_seconds() - start)
         rc = generate_sample(&g, done, buf, &label, err, sizeof err);
     free(buf);
     if (rc) fprintf(stderr, "cssmc: error: %s\n", err);
@@ -824,10 +816,10 @@ int data_cmd_gen(int argc, char **argv)
     pthread_mutex_init(&run.lock, NULL);
     run.out = a.out;
     run.info = xcalloc((size_t)run.spec.n, sizeof(SampleInfo));
-    double start = now_seconds();
+    double start = monotonic_seconds();
     rc = generate_dataset(&run, &a, err, sizeof err);
     if (rc) fprintf(stderr, "cssmc: error: %s\n", err);
-    else if (!a.quiet) print_summary(&run, &a, now_seconds() - start);
+    else if (!a.quiet) print_summary(&run, &a, monotonic_seconds() - start);
     free(run.info);
     pthread_mutex_destroy(&run.lock);
     return rc ? 1 : 0;

@@ -18,7 +18,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef enum SlotState { SLOT_EMPTY, SLOT_FILLING, SLOT_READY, SLOT_FAILED } SlotState;
@@ -289,13 +288,6 @@ void loader_free(Loader *l)
 
 /* ---- benchmark ---- */
 
-static double now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 double loader_bench(const char *dir, int batch, int seconds)
 {
     char err[256];
@@ -315,11 +307,11 @@ double loader_bench(const char *dir, int batch, int seconds)
         float *x = xmalloc(sizeof(float) * dataset_sample_floats(d) * (size_t)batch);
         int32_t *y = xmalloc(sizeof(int32_t) * (size_t)batch);
         int64_t samples = 0;
-        double t0 = now_seconds(), t = t0;
+        double t0 = monotonic_seconds(), t = t0;
         int rc = 1;
         while (rc >= 0 && (samples == 0 || t - t0 < seconds)) {   /* at least one batch */
             if ((rc = loader_next(l, x, y, err, sizeof err)) == 1) samples += batch;
-            t = now_seconds();
+            t = monotonic_seconds();
         }
         rate = rc < 0 ? -1 : samples / (t - t0);
         if (rc < 0) fprintf(stderr, "cssmc: error: %s\n", err);

@@ -37,7 +37,6 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The stream label of the data order, apart from parameter initialisation. */
@@ -83,13 +82,6 @@ void smoothed_targets(const int32_t *labels, int batch, int classes, double smoo
     for (int b = 0; b < batch; b++)
         for (int k = 0; k < classes; k++)
             targets[b * classes + k] = (k == labels[b] ? 1.0f : 0.0f) * keep + spread;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ---- Evaluation -------------------------------------------------------- */
@@ -319,7 +311,7 @@ static int next_batch(Run *r, char *err, size_t errlen)
 static int train_step(Run *r, char *err, size_t errlen)
 {
     TrainModel *m = r->m;
-    double t0 = now_seconds(), loss;
+    double t0 = monotonic_seconds(), loss;
     if (next_batch(r, err, errlen)) return -1;
     smoothed_targets(r->y, m->batch, m->classes, r->o->label_smoothing, r->targets);
     m->step(m, r->st.step, r->x, r->targets, &loss, r->logits);
@@ -331,7 +323,7 @@ static int train_step(Run *r, char *err, size_t errlen)
     StepRecord rec = {.epoch = r->st.epoch, .epochs = r->total_epochs, .step = r->st.step,
                       .total_steps = r->total_steps, .loss = si.applied ? loss : NAN,
                       .acc = (double)correct / m->batch, .lr = si.lr, .grad_norm = si.grad_norm,
-                      .skipped = !si.applied, .samples = m->batch, .seconds = now_seconds() - t0};
+                      .skipped = !si.applied, .samples = m->batch, .seconds = monotonic_seconds() - t0};
     metrics_step(r->metrics, &rec);
     account_step(r, &rec);
     return 0;
@@ -370,14 +362,14 @@ static int end_of_epoch(Run *r, int64_t epoch, char *err, size_t errlen)
 {
     epoch_record(r, epoch);
     r->ep = (EpochStats){0};
-    double t0 = now_seconds();
+    double t0 = monotonic_seconds();
     EvalResult ev;
     Split split = source_eval_split(r->s);
     if (evaluate_split(r->m, r->s, split, r->o->label_smoothing, &ev, NULL, err, errlen)) return -1;
     bool is_best;
     if (judge(r, &ev, &is_best, err, errlen)) return -1;
     EvalRecord rec = {.epoch = epoch, .split = split_name(split), .loss = ev.loss, .acc = ev.acc,
-                      .best_acc = r->st.best_val_acc, .is_best = is_best, .seconds = now_seconds() - t0};
+                      .best_acc = r->st.best_val_acc, .is_best = is_best, .seconds = monotonic_seconds() - t0};
     metrics_eval(r->metrics, &rec);
     if (r->stopped)
         metrics_note(r->metrics, "early stopping after epoch %lld: no better %s accuracy in %lld evaluations",
@@ -448,7 +440,7 @@ static void announce(Run *r)
 int train_run(TrainModel *m, DataSource *s, const TrainOptions *o, TrainSummary *sum, char *err, size_t errlen)
 {
     Run r = {.m = m, .s = s, .o = o};
-    double t0 = now_seconds();
+    double t0 = monotonic_seconds();
     int rc = run_open(&r, err, errlen);
     if (rc == 0) announce(&r);
     while (rc == 0 && !r.stopped && r.st.step < r.total_steps) {
@@ -458,7 +450,7 @@ int train_run(TrainModel *m, DataSource *s, const TrainOptions *o, TrainSummary 
     *sum = (TrainSummary){.steps = r.st.step, .total_steps = r.total_steps, .epochs_done = r.st.epoch,
                           .best_val_acc = r.st.best_val_acc, .best_val_loss = r.st.best_val_loss,
                           .eval_split = source_eval_split(s), .early_stopped = r.stopped,
-                          .seconds = now_seconds() - t0};
+                          .seconds = monotonic_seconds() - t0};
     if (rc == 0 && r.metrics)
         metrics_note(r.metrics, "finished at step %lld: best %s accuracy %.4f, best %s loss %.4f (%s)",
                      (long long)r.st.step, split_name(sum->eval_split), sum->best_val_acc,

@@ -40,13 +40,6 @@ struct Metrics {
     double step_seconds;   /* moving average of step time, for rate and ETA */
 };
 
-static double monotonic_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double unix_seconds(void)
 {
     struct timeval tv;

@@ -2,7 +2,8 @@
 # test_steady_state.sh: what the fused devices promise besides equal numbers.
 #   - a training step (`cssmc bench`, forward + loss + backward) on the cpu device compiles,
 #     plans and allocates nothing after the first step, and so does a second run of gradcheck's
-#     device check; `run --device cpu --stats` prints the runtime's counters;
+#     device check; `bench --profile` lists the costliest steps of each fused device (not ref);
+#     `run --device cpu --stats` prints the runtime's counters;
 #   - the generated source is a pure function of the model (the same text twice), names the
 #     .cssm lines of every kernel, and `emit --c` and `emit --cuda` print C and CUDA;
 #   - the device choices are checked: --device cuda without a GPU is one clear error (exit 1),
@@ -14,9 +15,16 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 small="models/simple.cssm -D cssm=no_gate -D seq_len=3 -D image_size=8 -D embed_dim=4 -D kernel_size=3 -D stem_layers=1"
 
-"$CSSMC" bench $small --devices cpu,ref --steps 2 --warmup 1 > "$tmp/bench" 2>&1 || { cat "$tmp/bench"; fail "bench failed"; }
+"$CSSMC" bench $small --devices cpu,ref --steps 2 --warmup 1 --profile 4 > "$tmp/bench" 2>&1 || { cat "$tmp/bench"; fail "bench failed"; }
 grep -q "^steady state: no compiles, FFT plans or allocations" "$tmp/bench" || { cat "$tmp/bench"; fail "no steady state"; }
 grep -q "^ratio cpu/ref: " "$tmp/bench" || { cat "$tmp/bench"; fail "bench reports no ratio"; }
+# the profile: a header per fused device, then exactly 4 rows "ms share GB/s -dL-line", costliest first
+grep -q "^profile cpu: [1-9][0-9]* steps, their medians sum to " "$tmp/bench" || { cat "$tmp/bench"; fail "no cpu profile"; }
+grep -q "^profile ref" "$tmp/bench" && fail "ref has no steps to profile"
+rows=$(awk '/^profile cpu/ { on = 1; getline; next } on && /^ *[0-9.]+ +[0-9.]+% +[0-9.]+  (k[0-9]+_|fft|fallback)/ { print $1 }' "$tmp/bench")
+[ "$(echo "$rows" | wc -l)" -eq 4 ] || { cat "$tmp/bench"; fail "the profile does not list 4 steps"; }
+echo "$rows" | sort -g -r -c 2>/dev/null || { cat "$tmp/bench"; fail "the profile is not costliest first"; }
+"$CSSMC" bench $small --profile 0 > "$tmp/out" 2>&1; [ $? = 2 ] || fail "bench --profile 0 should exit 2"
 
 "$CSSMC" gradcheck $small --entries 0 --device cpu --stats > "$tmp/grad" 2>&1 || { cat "$tmp/grad"; fail "gradcheck --device cpu failed"; }
 grep -q "second run compiled" "$tmp/grad" && fail "gradcheck's second device run compiled or planned"
