@@ -1,9 +1,10 @@
 /* base.h: the few things every layer of cssmc uses.
  *
  * Growable vectors (Vec), fatal errors for internal bugs (ice) and for
- * unrecoverable user-facing failures (die), checked allocation, and the
- * compiler's arena, a monotonic clock. Everything here is plain C11 with no dependencies, so the
- * runtime and the tests can include it too. */
+ * unrecoverable user-facing failures (die), checked allocation, the
+ * compiler's arena and a monotonic clock. Everything here is plain C11 (and
+ * POSIX's clock_gettime) with no dependencies, so the runtime and the tests
+ * can include it too. */
 #ifndef CSSM_BASE_H
 #define CSSM_BASE_H
 

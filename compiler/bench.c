@@ -14,7 +14,6 @@
  * plans or allocates, and the command fails (exit 1) if something does.
  * --profile then times each step of the lowered program (exec_run_timed)
  * and lists the costliest by median, each as its -dL line. */
-#define _GNU_SOURCE /* qsort_r */
 #include "driver.h"
 #include "commands.h"
 #include "exec.h"
@@ -177,9 +176,14 @@ static void report(Bench *b, int n, int steps)
     free(ratio);
 }
 
-static int cmp_step_cost(const void *a, const void *b, void *cost)
+typedef struct StepCost {
+    double ms;               /* median over the profiled runs */
+    int step;
+} StepCost;
+
+static int costliest_first(const void *a, const void *b)
 {
-    double x = ((const double *)cost)[*(const int *)a], y = ((const double *)cost)[*(const int *)b];
+    double x = ((const StepCost *)a)->ms, y = ((const StepCost *)b)->ms;
     return (x < y) - (x > y);
 }
 
@@ -190,25 +194,26 @@ static void profile(const Bench *b, int runs, int top)
     if (!p) return;
     int n = p->steps.len;
     double *ms = xcalloc((size_t)n * (size_t)runs + 1, sizeof(double)), *column = xcalloc((size_t)runs, sizeof(double));
-    double *median = xcalloc((size_t)n + 1, sizeof(double)), total = 0;
-    int *order = xcalloc((size_t)n + 1, sizeof(int));
+    StepCost *cost = xcalloc((size_t)n + 1, sizeof *cost);
+    double total = 0;
     exec_run(b->e);   /* untimed: the other devices' steps have let the OpenMP threads sleep */
     for (int r = 0; r < runs; r++) exec_run_timed(b->e, ms + (size_t)r * (size_t)n);
     for (int i = 0; i < n; i++) {
         for (int r = 0; r < runs; r++) column[r] = ms[(size_t)r * (size_t)n + (size_t)i];
-        median[i] = quantile(column, runs, 0.5), total += median[i], order[i] = i;
+        cost[i] = (StepCost){quantile(column, runs, 0.5), i};
+        total += cost[i].ms;
     }
-    qsort_r(order, (size_t)n, sizeof *order, cmp_step_cost, median);
+    qsort(cost, (size_t)n, sizeof *cost, costliest_first);
     printf("\nprofile %s: %d steps, their medians sum to %.2f ms over %d runs; the costliest:\n", device_name(b->d), n,
            total, runs);
     printf("%9s %6s %9s  step\n", "ms", "share", "GB/s");
     for (int k = 0; k < MIN(top, n); k++) {
-        int i = order[k];
-        printf("%9.3f %5.1f%% %9.2f  ", median[i], total > 0 ? 100 * median[i] / total : 0,
-               median[i] > 0 ? (double)step_bytes(p, i) / (median[i] * 1e6) : 0);
-        print_step(stdout, p, i);
+        const StepCost *c = &cost[k];
+        printf("%9.3f %5.1f%% %9.2f  ", c->ms, total > 0 ? 100 * c->ms / total : 0,
+               c->ms > 0 ? (double)step_bytes(p, c->step) / (c->ms * 1e6) : 0);
+        print_step(stdout, p, c->step);
     }
-    free(ms), free(column), free(median), free(order);
+    free(ms), free(column), free(cost);
 }
 
 int cmd_bench(int argc, char **argv)

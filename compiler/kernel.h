@@ -254,8 +254,8 @@ void plan_memory(Lowered *p);
 void print_fusion(FILE *f, const Lowered *p);
 void print_program(FILE *f, const Lowered *p);
 void print_step(FILE *f, const Lowered *p, int step);
-/* The bytes a step reads and writes, each buffer counted once (the traffic
- * of a pass that touches every element once). */
+/* The bytes of the buffers a step reads and writes, each counted once (the
+ * traffic of a pass that touches every element once). */
 int64_t step_bytes(const Lowered *p, int step);
 /* "57 (49 generated, 6 fft, 2 fallback)": the line kernel-count tests record. */
 void print_kernel_count(FILE *f, const Lowered *p);

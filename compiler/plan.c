@@ -167,8 +167,7 @@ static void add_buffer_once(const Lowered *p, int buf, IntVec *seen, int64_t *by
     for (int i = 0; i < seen->len; i++)
         if (seen->data[i] == buf) return;
     vec_push(seen, buf);
-    const Buffer *b = &p->bufs.data[buf];
-    *bytes += b->numel * (b->dtype == DT_C64 ? 8 : 4);
+    *bytes += p->bufs.data[buf].bytes;
 }
 
 int64_t step_bytes(const Lowered *p, int s)
